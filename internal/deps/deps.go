@@ -1,0 +1,48 @@
+//go:build tools
+
+// Package deps pins the modules that the packages of this repository import, so that go.mod and
+// go.sum stay complete while those packages are written. It is never built.
+package deps
+
+import (
+	_ "github.com/golang-jwt/jwt/v5"
+	_ "github.com/gorilla/websocket"
+	_ "github.com/libp2p/go-libp2p"
+	_ "github.com/libp2p/go-libp2p-kad-dht"
+	_ "github.com/libp2p/go-libp2p-kad-dht/dual"
+	_ "github.com/libp2p/go-libp2p-pubsub"
+	_ "github.com/libp2p/go-libp2p/core/crypto"
+	_ "github.com/libp2p/go-libp2p/core/host"
+	_ "github.com/libp2p/go-libp2p/core/network"
+	_ "github.com/libp2p/go-libp2p/core/peer"
+	_ "github.com/libp2p/go-libp2p/core/protocol"
+	_ "github.com/libp2p/go-libp2p/core/routing"
+	_ "github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	_ "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	_ "github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	_ "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	_ "github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	_ "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	_ "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	_ "github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	_ "github.com/libp2p/go-libp2p/p2p/security/noise"
+	_ "github.com/libp2p/go-libp2p/p2p/security/tls"
+	_ "github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	_ "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	_ "github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	_ "github.com/libp2p/go-libp2p/p2p/transport/websocket"
+	_ "github.com/libp2p/go-msgio/pbio"
+	_ "github.com/multiformats/go-multiaddr"
+	_ "github.com/multiformats/go-multiaddr/net"
+	_ "github.com/multiformats/go-varint"
+	_ "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "github.com/prometheus/client_golang/prometheus/testutil"
+	_ "github.com/spf13/cobra"
+	_ "go.etcd.io/bbolt"
+	_ "go.uber.org/goleak"
+	_ "golang.org/x/time/rate"
+	_ "filippo.io/edwards25519"
+	_ "honnef.co/go/tools/cmd/staticcheck"
+)
