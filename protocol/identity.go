@@ -31,12 +31,15 @@ type PublicKey [ed25519.PublicKeySize]byte
 
 // ParsePublicKey parses a public key in agora SPKI DER hex (either case) or as a libp2p peer ID.
 func ParsePublicKey(s string) (PublicKey, error) {
-	if strings.HasPrefix(s, "12D3KooW") || strings.HasPrefix(s, "Qm") {
-		id, err := peer.Decode(s)
-		if err != nil {
-			return PublicKey{}, fmt.Errorf("invalid peer ID %q: %w", s, err)
-		}
+	if len(s) == PublicKeyHexLen {
+		return parseSPKIHex(s)
+	}
+	id, err := peer.Decode(s)
+	if err == nil {
 		return PublicKeyFromPeerID(id)
+	}
+	if strings.HasPrefix(s, "12D3KooW") || strings.HasPrefix(s, "Qm") || strings.HasPrefix(s, "16U") {
+		return PublicKey{}, fmt.Errorf("invalid peer ID %q: %w", abbreviate(s), err)
 	}
 	return parseSPKIHex(s)
 }

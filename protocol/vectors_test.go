@@ -55,6 +55,12 @@ func vectorsDir(t testing.TB) string {
 	return dir
 }
 
+// readVectorFile reads a vector file without failing, for fuzz seeds.
+func readVectorFile(name string) ([]byte, error) {
+	_, file, _, _ := runtime.Caller(0)
+	return os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "shared", "vectors", name))
+}
+
 func readVectors(t testing.TB, name string, into any) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(vectorsDir(t), name))

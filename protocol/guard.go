@@ -1,0 +1,185 @@
+package protocol
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of GuardConfig.
+const (
+	DefaultMaxIDs     = 500_000
+	DefaultMaxSenders = 10_000
+)
+
+// GuardConfig configures a Guard. The zero value gives a freshness window of 10 minutes in the
+// past and 2 in the future, a duplicate filter of 500,000 IDs, and no rate or content limit.
+type GuardConfig struct {
+	Freshness Freshness
+	// DuplicateWindow is how long IDs are remembered. It is raised to the freshness window when
+	// shorter, so that a replay is either a duplicate or stale at any time.
+	DuplicateWindow time.Duration
+	// MaxIDs bounds the duplicate filter (about 100 bytes per ID). Under a flood of more
+	// distinct envelopes than this within one window, the oldest IDs are forgotten early and
+	// counted by Stats.EarlyEvictions.
+	MaxIDs int
+	// SenderRate is envelopes per minute per sender (`from`); 0 turns the limit off.
+	SenderRate float64
+	// SenderBurst is the bucket size; 0 means one minute's worth of SenderRate.
+	SenderBurst int
+	// MaxSenders bounds the senders tracked by the rate limit; the idlest is dropped first.
+	MaxSenders int
+	// ContentWindow turns on the content duplicate filter: an envelope with the same sender,
+	// type and payload as one admitted less than ContentWindow ago is dropped.
+	ContentWindow time.Duration
+	// Ignore lists senders whose envelopes are always dropped.
+	Ignore []PublicKey
+}
+
+// Guard applies the ingress checks that every entry point runs on an inbound, verified envelope:
+// ignore list, freshness, duplicate ID, per-sender rate limit and, when configured, duplicate
+// content. It counts drops by reason. It is safe for concurrent use.
+type Guard struct {
+	freshness Freshness
+	ids       *idFilter
+	content   *idFilter // nil when off
+	senders   *RateLimiter
+	ignore    map[string]struct{}
+	drops     map[Reason]*atomic.Uint64
+}
+
+// GuardReasons lists the reasons that Guard.Admit returns.
+var GuardReasons = []Reason{
+	ReasonIgnored, ReasonStale, ReasonFuture, ReasonDuplicate, ReasonRateLimited, ReasonContentDuplicate,
+}
+
+// NewGuard builds a Guard.
+func NewGuard(cfg GuardConfig) *Guard {
+	window := cfg.DuplicateWindow
+	if !cfg.Freshness.Disabled && window < cfg.Freshness.Window() {
+		window = cfg.Freshness.Window()
+	}
+	if window <= 0 {
+		window = Freshness{}.Window()
+	}
+	if cfg.MaxIDs <= 0 {
+		cfg.MaxIDs = DefaultMaxIDs
+	}
+	if cfg.MaxSenders <= 0 {
+		cfg.MaxSenders = DefaultMaxSenders
+	}
+	burst := cfg.SenderBurst
+	if burst <= 0 {
+		burst = int(cfg.SenderRate)
+	}
+	g := &Guard{
+		freshness: cfg.Freshness,
+		ids:       newIDFilter(window, cfg.MaxIDs),
+		senders:   NewRateLimiter(cfg.SenderRate, burst, cfg.MaxSenders),
+		ignore:    make(map[string]struct{}, len(cfg.Ignore)),
+		drops:     make(map[Reason]*atomic.Uint64, len(GuardReasons)),
+	}
+	if cfg.ContentWindow > 0 {
+		g.content = newIDFilter(cfg.ContentWindow, cfg.MaxIDs)
+	}
+	for _, k := range cfg.Ignore {
+		g.ignore[k.String()] = struct{}{}
+	}
+	for _, r := range GuardReasons {
+		g.drops[r] = new(atomic.Uint64)
+	}
+	return g
+}
+
+// Admit returns nil when e may enter, or an *Error with the reason it is dropped. An admitted
+// envelope's ID is remembered, so a second Admit of it returns ReasonDuplicate. An envelope
+// dropped for its rate is not remembered and may be sent again later.
+func (g *Guard) Admit(e *Envelope, now time.Time) error {
+	err := g.admit(e, now)
+	if err != nil {
+		if c := g.drops[ReasonOf(err)]; c != nil {
+			c.Add(1)
+		}
+	}
+	return err
+}
+
+func (g *Guard) admit(e *Envelope, now time.Time) error {
+	if _, ok := g.ignore[e.From]; ok {
+		return newError(ReasonIgnored, "sender is on the ignore list")
+	}
+	if err := g.freshness.Check(e, now); err != nil {
+		return err
+	}
+	id := idKey(e.ID)
+	if g.ids.contains(id, now) {
+		return newError(ReasonDuplicate, "envelope %s was already received", e.ID)
+	}
+	var content [32]byte
+	if g.content != nil {
+		content = contentKey(e)
+		if g.content.contains(content, now) {
+			return newError(ReasonContentDuplicate, "same sender, type and payload within %s", g.content.window)
+		}
+	}
+	if !g.senders.Allow(e.From, now) {
+		return newError(ReasonRateLimited, "sender exceeded its rate limit")
+	}
+	// Two concurrent Admits of one ID both pass contains; add lets only the first through.
+	if !g.ids.add(id, now) {
+		return newError(ReasonDuplicate, "envelope %s was already received", e.ID)
+	}
+	if g.content != nil {
+		g.content.add(content, now)
+	}
+	return nil
+}
+
+// idKey turns a verified envelope ID (64 hex digits) into its 32 bytes. Any other string is
+// hashed, so that the filter works for unverified input too.
+func idKey(id string) [32]byte {
+	var k [32]byte
+	if len(id) == 64 {
+		if _, err := hex.Decode(k[:], []byte(id)); err == nil {
+			return k
+		}
+	}
+	return sha256.Sum256([]byte(id))
+}
+
+func contentKey(e *Envelope) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(e.From))
+	h.Write([]byte{0})
+	h.Write([]byte(e.Type))
+	h.Write([]byte{0})
+	h.Write(e.Payload)
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// Drops returns the number of envelopes dropped so far, by reason.
+func (g *Guard) Drops() map[Reason]uint64 {
+	out := make(map[Reason]uint64, len(g.drops))
+	for r, c := range g.drops {
+		out[r] = c.Load()
+	}
+	return out
+}
+
+// GuardStats describes the memory a Guard holds.
+type GuardStats struct {
+	IDs            int    // IDs remembered by the duplicate filter
+	EarlyEvictions uint64 // IDs forgotten before their window ended, because of MaxIDs
+	Senders        int    // senders tracked by the rate limit
+}
+
+// Stats returns the current GuardStats.
+func (g *Guard) Stats() GuardStats {
+	g.ids.mu.Lock()
+	early := g.ids.earlyEvictions
+	g.ids.mu.Unlock()
+	return GuardStats{IDs: g.ids.len(), EarlyEvictions: early, Senders: g.senders.Len()}
+}
