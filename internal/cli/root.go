@@ -97,7 +97,7 @@ func isCobraUsageError(err error) bool {
 	msg := err.Error()
 	for _, prefix := range []string{"unknown command", "unknown flag", "unknown shorthand flag",
 		"flag needs an argument", "invalid argument", "accepts ", "requires at least", "requires at most",
-		"requires exactly", "bad flag syntax", "if any flags in the group"} {
+		"requires exactly", "bad flag syntax", "if any flags in the group", "required flag(s)"} {
 		if strings.HasPrefix(msg, prefix) {
 			return true
 		}
