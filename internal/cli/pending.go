@@ -11,14 +11,14 @@ import (
 func (a *app) sendLibp2p(context.Context, *sendPlan) error { return errNotAvailable }
 func (a *app) sendRelay(context.Context, *sendPlan) error  { return errNotAvailable }
 
-func (a *app) nodeCommand() *cobra.Command {
-	return &cobra.Command{Use: "node", Short: "Run a node", RunE: func(*cobra.Command, []string) error { return errNotAvailable }}
-}
-
 func (a *app) relayCommand() *cobra.Command {
 	return &cobra.Command{Use: "relay", Short: "Run a relay", RunE: func(*cobra.Command, []string) error { return errNotAvailable }}
 }
 
 func (a *app) peersDiscoverCommand() *cobra.Command {
 	return &cobra.Command{Use: "discover", Short: "Discover peers", RunE: func(*cobra.Command, []string) error { return errNotAvailable }}
+}
+
+func (a *app) nodeCommand() *cobra.Command {
+	return &cobra.Command{Use: "node", Short: "Run a node", RunE: func(*cobra.Command, []string) error { return errNotAvailable }}
 }

@@ -91,8 +91,8 @@ func Run(ctx context.Context, args []string, streams Streams) int {
 	return code
 }
 
-// isCobraUsageError recognizes the errors cobra returns for bad flags and arguments; cobra has
-// no error type for them.
+// isCobraUsageError recognizes the errors cobra returns for bad flags and arguments, because
+// cobra has no error type for them.
 func isCobraUsageError(err error) bool {
 	msg := err.Error()
 	for _, prefix := range []string{"unknown command", "unknown flag", "unknown shorthand flag",
@@ -161,7 +161,7 @@ func (a *app) path() (string, error) {
 	return p, nil
 }
 
-// loadConfig reads the chosen config file; it must exist.
+// loadConfig reads the chosen config file, which must exist.
 func (a *app) loadConfig() (*config.Config, string, error) {
 	path, err := a.path()
 	if err != nil {

@@ -106,7 +106,7 @@ func (a *app) runVerify(file string, anySender bool) error {
 	return a.printValid(env)
 }
 
-// isWebhookForm tells envelope JSON from the webhook text form. Text that is neither, such as
+// isWebhookForm distinguishes envelope JSON from the webhook text form. Text that is neither, such as
 // base64 without the prefix, goes to the webhook decoder, which names it not_agora_message.
 func isWebhookForm(data []byte) bool {
 	t := bytes.TrimSpace(data)

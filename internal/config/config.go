@@ -52,9 +52,9 @@ type Peer struct {
 	raw object
 }
 
-// Relay is the configured WebSocket relay. The file may hold it as a plain URL string or as an
-// object; a relay read as a string is written back as a string unless a field other than URL
-// was set.
+// Relay is the configured WebSocket relay. The file may contain it as a plain URL string or as
+// an object. A relay read as a string is written back as a string unless a field other than
+// URL was set.
 type Relay struct {
 	URL            string
 	AutoConnect    *bool    // nil means true, as in the earlier implementation

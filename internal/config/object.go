@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 )
 
 // member is one key and its undecoded value in a JSON object.
@@ -109,22 +108,6 @@ func (o *object) remove(key string) {
 		}
 	}
 	*o = out
-}
-
-// without returns the members whose keys are not in known, sorted by key.
-func (o object) without(known ...string) object {
-	skip := make(map[string]bool, len(known))
-	for _, k := range known {
-		skip[k] = true
-	}
-	var rest object
-	for _, m := range o {
-		if !skip[m.Key] {
-			rest = append(rest, m)
-		}
-	}
-	sort.SliceStable(rest, func(i, j int) bool { return rest[i].Key < rest[j].Key })
-	return rest
 }
 
 // MarshalJSON writes the members in order, compactly.

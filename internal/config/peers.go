@@ -101,7 +101,7 @@ var (
 
 // ResolvePeer finds the peer that ref names. ref may be a public key in SPKI hex, a libp2p peer
 // ID, a configured name, "name@<last 8 hex>" or "@<last 8 hex>". A key or peer ID resolves
-// even when no peer is configured for it; the other forms must match exactly one configured
+// even when no peer is configured for it. The other forms must match exactly one configured
 // peer, else the error is a *RefError listing the candidates.
 func (c *Config) ResolvePeer(ref string) (Resolution, error) {
 	ref = strings.TrimSpace(ref)

@@ -41,7 +41,7 @@ type ImportOptions struct {
 	OverwriteRelay    bool
 }
 
-// ImportResult says what Import changed.
+// ImportResult reports what Import changed.
 type ImportResult struct {
 	PeersAdded       []string `json:"peersAdded"`   // short references
 	PeersSkipped     []string `json:"peersSkipped"` // already configured, left as they were
