@@ -6,10 +6,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// TODO: replace with the node and relaymode packages once they land.
+// TODO: replace with the relaymode package once it lands.
 
-func (a *app) sendLibp2p(context.Context, *sendPlan) error { return errNotAvailable }
-func (a *app) sendRelay(context.Context, *sendPlan) error  { return errNotAvailable }
+func (a *app) sendRelay(context.Context, *sendPlan) error { return errNotAvailable }
 
 func (a *app) relayCommand() *cobra.Command {
 	return &cobra.Command{Use: "relay", Short: "Run a relay", RunE: func(*cobra.Command, []string) error { return errNotAvailable }}
@@ -17,8 +16,4 @@ func (a *app) relayCommand() *cobra.Command {
 
 func (a *app) peersDiscoverCommand() *cobra.Command {
 	return &cobra.Command{Use: "discover", Short: "Discover peers", RunE: func(*cobra.Command, []string) error { return errNotAvailable }}
-}
-
-func (a *app) nodeCommand() *cobra.Command {
-	return &cobra.Command{Use: "node", Short: "Run a node", RunE: func(*cobra.Command, []string) error { return errNotAvailable }}
 }
