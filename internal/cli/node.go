@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
 
 	"github.com/agora-p2p/agora/internal/config"
@@ -54,6 +56,12 @@ func (a *app) nodeConfig(c *config.Config, f nodeFlags, defaultListen []string) 
 	}
 	listen := firstNonEmpty(f.listen, c.Listen, defaultListen)
 	bootstrap := firstNonEmpty(f.bootstrap, c.Bootstrap)
+	if err := checkMultiaddrs("--listen", listen, false); err != nil {
+		return node.Config{}, err
+	}
+	if err := checkMultiaddrs("--bootstrap", bootstrap, true); err != nil {
+		return node.Config{}, err
+	}
 	cfg := node.Config{
 		Identity:       key,
 		ListenAddrs:    listen,
@@ -69,6 +77,21 @@ func (a *app) nodeConfig(c *config.Config, f nodeFlags, defaultListen []string) 
 		cfg.DHTMode = node.DHTOff
 	}
 	return cfg, nil
+}
+
+// checkMultiaddrs parses each address before the node starts, so that a typo gets a message
+// naming the flag. withPeer requires the /p2p/<peer ID> part.
+func checkMultiaddrs(flag string, addrs []string, withPeer bool) error {
+	for _, s := range addrs {
+		addr, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return usageError("invalid %s address %q: %v", flag, s, err)
+		}
+		if _, err := peer.AddrInfoFromP2pAddr(addr); withPeer && err != nil {
+			return usageError("invalid %s address %q: it must end in /p2p/<peer ID>", flag, s)
+		}
+	}
+	return nil
 }
 
 func firstNonEmpty(lists ...[]string) []string {

@@ -20,15 +20,16 @@ import (
 const DefaultMessageType = "publish"
 
 type sendFlags struct {
-	msgType   string
-	payload   string
-	inReplyTo string
-	addrs     []string
-	relayURL  string
-	bootstrap []string
-	direct    bool
-	relayOnly bool
-	timeout   time.Duration
+	msgType    string
+	payload    string
+	inReplyTo  string
+	addrs      []string
+	relayURL   string
+	bootstrap  []string
+	direct     bool
+	relayOnly  bool
+	privateNet bool
+	timeout    time.Duration
 }
 
 func (a *app) sendCommand() *cobra.Command {
@@ -59,6 +60,7 @@ Exits 0 only when a transport confirms delivery, else 1 with the reason of each 
 	fl.StringArrayVar(&f.bootstrap, "bootstrap", nil, "libp2p bootstrap multiaddr ending in /p2p/<peer ID> for the DHT lookup (repeatable; default: the configured list)")
 	fl.BoolVar(&f.direct, "direct", false, "use only direct connections (libp2p to known addrs, webhook); no DHT and no relay")
 	fl.BoolVar(&f.relayOnly, "relay-only", false, "use only the WebSocket relay")
+	fl.BoolVar(&f.privateNet, "private-network", false, "accept private and loopback addresses from the DHT, for a LAN or test network")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "time limit for all attempts together, such as 10s")
 	cmd.MarkFlagsMutuallyExclusive("direct", "relay-only")
 	return cmd
@@ -149,6 +151,9 @@ func (a *app) planSend(c *config.Config, ref string, payload json.RawMessage, f 
 	}
 	if len(p.boot) == 0 {
 		p.boot = c.Bootstrap
+	}
+	if err := checkMultiaddrs("--bootstrap", p.boot, true); err != nil {
+		return nil, err
 	}
 	if p.relayURL == "" && c.Relay != nil {
 		p.relayURL, p.relayKey = c.Relay.URL, c.Relay.PublicKey

@@ -24,6 +24,8 @@ func (a *app) sendLibp2p(ctx context.Context, p *sendPlan) error {
 		DisableMDNS: true,
 		DHTMode:     node.DHTOff,
 		Logger:      a.log,
+		// The recipient's addresses may be private or loopback ones on a LAN or test network.
+		PrivateNetwork: p.flags.privateNet,
 	}
 	if p.flags.direct {
 		cfg.DisableRelayClient = true
