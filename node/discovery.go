@@ -18,6 +18,12 @@ import (
 // MDNSServiceName is the mDNS service name under which agora nodes find each other on a LAN.
 const MDNSServiceName = "agora"
 
+// DHT protocol IDs: /agora/kad/1.0.0, and /agora/lan/kad/1.0.0 with PrivateNetwork.
+const (
+	DHTProtocolPrefix = "/agora"
+	DHTLANExtension   = "/lan"
+)
+
 // maxMDNSDials bounds concurrent dials to peers found by mDNS, so a LAN flood of
 // announcements cannot start unbounded goroutines.
 const maxMDNSDials = 8
@@ -31,6 +37,8 @@ func (n *Node) newDHT(bootstrap []peer.AddrInfo) (*dht.IpfsDHT, error) {
 	mode := map[DHTMode]dht.ModeOpt{DHTAuto: dht.ModeAuto, DHTServer: dht.ModeServer, DHTClient: dht.ModeClient}[n.cfg.DHTMode]
 	opts := []dht.Option{
 		dht.Mode(mode),
+		// The agora DHT is separate from the IPFS one: it holds only agora peers.
+		dht.ProtocolPrefix(DHTProtocolPrefix),
 		// An empty list replaces the public IPFS bootstrap peers, which must never be used.
 		dht.BootstrapPeers(bootstrap...),
 		dht.DisableProviders(),
@@ -38,6 +46,9 @@ func (n *Node) newDHT(bootstrap []peer.AddrInfo) (*dht.IpfsDHT, error) {
 	}
 	if n.cfg.PrivateNetwork {
 		opts = append(opts,
+			// As in the IPFS LAN DHT, a private network speaks its own protocol ID, so its
+			// private addresses never leak into the public DHT.
+			dht.ProtocolExtension(DHTLANExtension),
 			dht.QueryFilter(dht.PrivateQueryFilter),
 			dht.RoutingTableFilter(dht.PrivateRoutingTableFilter),
 			dht.AddressFilter(nil))

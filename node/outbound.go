@@ -47,10 +47,10 @@ type outStream struct {
 	r       *bufio.Reader
 	w       *bufio.Writer
 	writeMu sync.Mutex
-	slots   chan struct{}     // window of frames in flight
-	pending chan *pendingAck  // capacity = window, so a push never blocks
-	dead    atomic.Bool       // set once; no frame is written after
-	done    chan struct{}     // closed with dead
+	slots   chan struct{}    // window of frames in flight
+	pending chan *pendingAck // capacity = window, so a push never blocks
+	dead    atomic.Bool      // set once; no frame is written after
+	done    chan struct{}    // closed with dead
 	once    sync.Once
 	err     error
 }

@@ -1,0 +1,190 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/agora-p2p/agora/protocol"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestExchangeBothWays(t *testing.T) {
+	a := newTestNode(t, nil)
+	b := newTestNode(t, nil)
+	connect(t, a, b)
+	ctx := testContext(t)
+
+	id, err := a.Send(ctx, []string{b.PeerID().String()}, "greeting", map[string]string{"text": "hello b"}, nil)
+	if err != nil {
+		t.Fatalf("a sends to b: %v", err)
+	}
+	in := receive(t, b)
+	if in.Envelope.ID != id {
+		t.Errorf("b received %s, want %s", in.Envelope.ID, id)
+	}
+	if in.Via.Kind != ViaDirect || in.Via.Peer != a.PeerID() {
+		t.Errorf("via = %+v, want direct from %s", in.Via, a.PeerID())
+	}
+	if got := string(in.Envelope.Payload); got != `{"text":"hello b"}` {
+		t.Errorf("payload = %s", got)
+	}
+
+	reply, err := b.Send(ctx, []string{a.Identity().PublicKey().String()}, "greeting", "hello a", &SendOptions{InReplyTo: id})
+	if err != nil {
+		t.Fatalf("b sends to a: %v", err)
+	}
+	back := receive(t, a)
+	if back.Envelope.ID != reply || back.Envelope.InReplyTo != id {
+		t.Errorf("a received %s in reply to %q, want %s in reply to %s", back.Envelope.ID, back.Envelope.InReplyTo, reply, id)
+	}
+}
+
+func TestSendManyRecipients(t *testing.T) {
+	a := newTestNode(t, nil)
+	b := newTestNode(t, nil)
+	c := newTestNode(t, nil)
+	connect(t, a, b)
+	connect(t, a, c)
+	id, err := a.Send(testContext(t), []string{b.PeerID().String(), c.PeerID().String(), a.PeerID().String()}, "note", 1, nil)
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	for name, n := range map[string]*Node{"a": a, "b": b, "c": c} {
+		if got := receive(t, n).Envelope.ID; got != id {
+			t.Errorf("%s received %s, want %s", name, got, id)
+		}
+	}
+}
+
+func TestSendReturnsRecipientReason(t *testing.T) {
+	a := newTestNode(t, nil)
+	b := newTestNode(t, func(c *Config) { c.Handler = rejectAll })
+	connect(t, a, b)
+	_, err := a.Send(testContext(t), []string{b.PeerID().String()}, "note", 1, nil)
+	if got := protocol.ReasonOf(err); got != protocol.ReasonIgnored {
+		t.Errorf("reason = %q (err %v), want %q", got, err, protocol.ReasonIgnored)
+	}
+}
+
+func rejectAll(_ context.Context, _ Inbound) error {
+	return &protocol.Error{Reason: protocol.ReasonIgnored, Detail: "test handler rejects everything"}
+}
+
+func TestRejectionReasons(t *testing.T) {
+	b := newTestNode(t, nil)
+	a := newTestNode(t, nil)
+	bKey := b.Identity().PublicKey().String()
+	other, err := protocol.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := mustEnvelope(t, a.Identity(), []string{bKey}, "first", nil)
+
+	tampered := *mustEnvelope(t, a.Identity(), []string{bKey}, "original", nil)
+	tampered.Payload = json.RawMessage(`"changed"`)
+
+	resigned := *mustEnvelope(t, a.Identity(), []string{bKey}, "original", nil)
+	resigned.Signature = mustEnvelope(t, a.Identity(), []string{bKey}, "other", nil).Signature
+
+	cases := []struct {
+		name  string
+		frame []byte
+		want  protocol.Reason
+	}{
+		{"valid", mustWire(t, valid), ""},
+		{"duplicate", mustWire(t, valid), protocol.ReasonDuplicate},
+		{"impersonation", mustWire(t, mustEnvelope(t, other, []string{bKey}, "x", nil)), ReasonSenderMismatch},
+		{"modified payload", mustWire(t, &tampered), protocol.ReasonIDMismatch},
+		{"wrong signature", mustWire(t, &resigned), protocol.ReasonSignatureInvalid},
+		{"stale", mustWire(t, mustEnvelope(t, a.Identity(), []string{bKey}, "old", &protocol.CreateOptions{Timestamp: time.Now().Add(-time.Hour)})), protocol.ReasonStale},
+		{"future", mustWire(t, mustEnvelope(t, a.Identity(), []string{bKey}, "new", &protocol.CreateOptions{Timestamp: time.Now().Add(time.Hour)})), protocol.ReasonFuture},
+		{"not recipient", mustWire(t, mustEnvelope(t, a.Identity(), []string{other.PublicKey().String()}, "x", nil)), ReasonNotRecipient},
+		{"valid after rejections", mustWire(t, mustEnvelope(t, a.Identity(), []string{bKey}, "second", nil)), ""},
+	}
+	rs := openRaw(t, a, b, EnvelopeProtocol)
+	for _, tc := range cases {
+		got := rs.roundTrip(t, tc.frame)
+		if tc.want == "" {
+			if !got.OK {
+				t.Errorf("%s: ack = %+v, want ok", tc.name, got)
+			}
+			continue
+		}
+		if got.OK || got.Reason != tc.want {
+			t.Errorf("%s: ack = %+v, want reason %q", tc.name, got, tc.want)
+		}
+		if got.Message == "" {
+			t.Errorf("%s: ack has no message", tc.name)
+		}
+	}
+	if got := receive(t, b).Envelope.Payload; string(got) != `"first"` {
+		t.Errorf("first inbound payload = %s", got)
+	}
+	if got := receive(t, b).Envelope.Payload; string(got) != `"second"` {
+		t.Errorf("second inbound payload = %s", got)
+	}
+	if got := len(b.Inbound()); got != 0 {
+		t.Errorf("%d more envelopes queued, want 0", got)
+	}
+}
+
+func TestPeerFloodRateLimited(t *testing.T) {
+	b := newTestNode(t, func(c *Config) { c.PeerRate = 60; c.PeerBurst = 5 })
+	flooder := newTestNode(t, nil)
+	other := newTestNode(t, nil)
+	bKey := b.Identity().PublicKey().String()
+
+	connect(t, other, b)
+	rs := openRaw(t, flooder, b, EnvelopeProtocol)
+	okCount, limited := 0, 0
+	for i := range 20 {
+		a := rs.roundTrip(t, mustWire(t, mustEnvelope(t, flooder.Identity(), []string{bKey}, i, nil)))
+		switch {
+		case a.OK:
+			okCount++
+		case a.Reason == protocol.ReasonRateLimited:
+			limited++
+		default:
+			t.Fatalf("frame %d: unexpected ack %+v", i, a)
+		}
+		if i%5 == 0 {
+			// Another peer keeps being served during the flood.
+			if _, err := other.Send(testContext(t), []string{bKey}, "note", i, nil); err != nil {
+				t.Fatalf("other peer during flood: %v", err)
+			}
+		}
+	}
+	// A burst of 5, plus at most one token refilled at 1 per second during the test.
+	if okCount < 5 || okCount > 7 {
+		t.Errorf("flooder got %d envelopes through, want 5 to 7", okCount)
+	}
+	if limited < 13 {
+		t.Errorf("flooder got %d rate_limited acks, want at least 13", limited)
+	}
+}
+
+func TestSenderRateLimitedByGuard(t *testing.T) {
+	b := newTestNode(t, func(c *Config) { c.Guard.SenderRate = 60; c.Guard.SenderBurst = 2 })
+	a := newTestNode(t, nil)
+	connect(t, a, b)
+	bID := b.PeerID().String()
+	for i := range 2 {
+		if _, err := a.Send(testContext(t), []string{bID}, "note", i, nil); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	_, err := a.Send(testContext(t), []string{bID}, "note", 3, nil)
+	if got := protocol.ReasonOf(err); got != protocol.ReasonRateLimited {
+		t.Errorf("third send: reason %q (err %v), want rate_limited", got, err)
+	}
+	if got := b.Drops()[protocol.ReasonRateLimited]; got != 1 {
+		t.Errorf("guard counted %d rate_limited drops, want 1", got)
+	}
+}
