@@ -47,8 +47,11 @@ type Node struct {
 
 	pubsub    *pubsub.PubSub
 	topicGate *protocol.Guard
-	topicsMu  sync.Mutex
-	topics    map[string]*topicState
+	// topicInvalid counts topic messages that failed protocol.Verify; protocol reasons are a
+	// small fixed set, so the map stays small.
+	topicInvalid reasonCounter
+	topicsMu     sync.Mutex
+	topics       map[string]*topicState
 
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -71,6 +72,7 @@ func (n *Node) validateTopicMessage(name string) func(context.Context, peer.ID, 
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		env, err := protocol.Verify(m.Data, n.cfg.Limits)
 		if err != nil {
+			n.topicInvalid.add(protocol.ReasonOf(err))
 			n.log.Debug("topic message rejected", "topic", name, "peer", from, "err", err)
 			return pubsub.ValidationReject
 		}
@@ -87,8 +89,40 @@ func (n *Node) validateTopicMessage(name string) func(context.Context, peer.ID, 
 	}
 }
 
-// TopicDrops returns the topic messages dropped by the ingress guards, by reason.
-func (n *Node) TopicDrops() map[protocol.Reason]uint64 { return n.topicGate.Drops() }
+// TopicDrops returns the topic messages dropped by verification and the ingress guards, by
+// reason.
+func (n *Node) TopicDrops() map[protocol.Reason]uint64 {
+	drops := n.topicGate.Drops()
+	for r, c := range n.topicInvalid.snapshot() {
+		drops[r] += c
+	}
+	return drops
+}
+
+// reasonCounter counts events by reason. It is safe for concurrent use.
+type reasonCounter struct {
+	mu     sync.Mutex
+	counts map[protocol.Reason]uint64
+}
+
+func (c *reasonCounter) add(r protocol.Reason) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts == nil {
+		c.counts = make(map[protocol.Reason]uint64)
+	}
+	c.counts[r]++
+}
+
+func (c *reasonCounter) snapshot() map[protocol.Reason]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[protocol.Reason]uint64, len(c.counts))
+	for r, v := range c.counts {
+		out[r] = v
+	}
+	return out
+}
 
 // Publish signs an envelope of type typ and publishes it on topic. The envelope's `to` is this
 // node's key, as for an envelope without recipients.

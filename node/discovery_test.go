@@ -1,0 +1,44 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+func TestDHTFindsPeerByID(t *testing.T) {
+	b := newTestNode(t, nil)
+	bootstrap := func(c *Config) { c.BootstrapPeers = []string{b.Addrs()[0].String()} }
+	a := newTestNode(t, bootstrap)
+	c := newTestNode(t, bootstrap)
+
+	if got := a.Host().Network().Connectedness(c.PeerID()); got == network.Connected {
+		t.Fatal("a is connected to c before the test")
+	}
+	if addrs := a.Host().Peerstore().Addrs(c.PeerID()); len(addrs) != 0 {
+		t.Fatalf("a knows addresses of c before the test: %v", addrs)
+	}
+	id, err := a.Send(testContext(t), []string{c.PeerID().String()}, "note", "found you", nil)
+	if err != nil {
+		t.Fatalf("send to c by peer ID: %v", err)
+	}
+	if got := receive(t, c).Envelope.ID; got != id {
+		t.Errorf("c received %s, want %s", got, id)
+	}
+}
+
+func TestSendUnknownPeerFails(t *testing.T) {
+	a := newTestNode(t, func(c *Config) { c.DHTMode = DHTOff })
+	stranger := newTestNode(t, nil)
+	_, err := a.Send(testContext(t), []string{stranger.PeerID().String()}, "note", 1, nil)
+	if err == nil {
+		t.Fatal("send to a peer with no known address succeeded")
+	}
+}
+
+func TestPublicDHTDropsLoopbackAddrs(t *testing.T) {
+	addrs := newTestNode(t, nil).Host().Addrs()
+	if got := publicAddrs(addrs); len(got) != 0 {
+		t.Errorf("publicAddrs(%v) = %v, want none", addrs, got)
+	}
+}
