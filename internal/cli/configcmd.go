@@ -122,26 +122,26 @@ func (a *app) runImport(file string, f importFlags) error {
 	if err != nil {
 		return err
 	}
-	target, err := config.Load(path, a.log)
-	isNew := errors.Is(err, os.ErrNotExist)
-	if isNew {
-		target = &config.Config{}
-	} else if err != nil {
+	_, statErr := os.Stat(path)
+	isNew := errors.Is(statErr, os.ErrNotExist)
+	var res config.ImportResult
+	_, err = config.Update(path, a.log, func(target *config.Config) error {
+		var err error
+		res, err = config.Import(target, incoming, config.ImportOptions{
+			OverwriteIdentity: f.overwriteIdentity || isNew,
+			OverwriteRelay:    f.overwriteRelay || isNew,
+		})
+		if err == nil && f.dryRun {
+			return config.ErrUnchanged
+		}
 		return err
-	}
-	res, err := config.Import(target, incoming, config.ImportOptions{
-		OverwriteIdentity: f.overwriteIdentity || isNew,
-		OverwriteRelay:    f.overwriteRelay || isNew,
 	})
 	if err != nil {
 		return err
 	}
-	status := "dry-run"
-	if !f.dryRun {
-		if err := config.Save(path, target); err != nil {
-			return err
-		}
-		status = "imported"
+	status := "imported"
+	if f.dryRun {
+		status = "dry-run"
 	}
 	out := struct {
 		Status     string `json:"status"`

@@ -58,26 +58,13 @@ so running init again changes nothing.`,
 }
 
 func (a *app) runInit() error {
-	path, err := a.path()
-	if err != nil {
-		return err
-	}
-	c, err := config.LoadOrEmpty(path, a.log)
+	c, path, created, err := a.ensureIdentity()
 	if err != nil {
 		return err
 	}
 	status := "already_initialized"
-	if c.Identity == nil {
-		k, err := protocol.GenerateKeyPair()
-		if err != nil {
-			return err
-		}
-		c.SetIdentity(k)
-		if err := config.Save(path, c); err != nil {
-			return err
-		}
+	if created {
 		status = "initialized"
-		a.log.Debug("created identity", "file", path, "peer", k.PeerID())
 	}
 	view, err := viewIdentity(c.Identity)
 	if err != nil {
@@ -96,6 +83,30 @@ func (a *app) runInit() error {
 		}
 		printIdentity(w, view)
 	})
+}
+
+// ensureIdentity loads the chosen config and creates an identity in it when it has none,
+// creating the file too when it is missing.
+func (a *app) ensureIdentity() (c *config.Config, path string, created bool, err error) {
+	if path, err = a.path(); err != nil {
+		return nil, "", false, err
+	}
+	c, err = config.Update(path, a.log, func(c *config.Config) error {
+		if c.Identity != nil {
+			return config.ErrUnchanged
+		}
+		k, err := protocol.GenerateKeyPair()
+		if err != nil {
+			return err
+		}
+		c.SetIdentity(k)
+		created = true
+		return nil
+	})
+	if created && err == nil {
+		a.log.Info("created identity", "file", path, "publicKey", c.Identity.PublicKey)
+	}
+	return c, path, created, err
 }
 
 func printIdentity(w io.Writer, v identityView) {

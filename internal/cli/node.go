@@ -11,7 +11,6 @@ import (
 
 	"github.com/agora-p2p/agora/internal/config"
 	"github.com/agora-p2p/agora/node"
-	"github.com/agora-p2p/agora/protocol"
 )
 
 // nodeFlags are the flags shared by `node` and `relay`.
@@ -103,34 +102,8 @@ func firstNonEmpty(lists ...[]string) []string {
 	return nil
 }
 
-// initIdentity loads the config, creating it and an identity when missing, as `relay` and
-// `node` do on first run.
-func (a *app) initIdentity() (*config.Config, string, error) {
-	path, err := a.path()
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := config.LoadOrEmpty(path, a.log)
-	if err != nil {
-		return nil, path, err
-	}
-	if c.Identity != nil {
-		return c, path, nil
-	}
-	k, err := protocol.GenerateKeyPair()
-	if err != nil {
-		return nil, path, err
-	}
-	c.SetIdentity(k)
-	if err := config.Save(path, c); err != nil {
-		return nil, path, err
-	}
-	a.log.Info("created identity", "file", path, "peer", k.PeerID())
-	return c, path, nil
-}
-
 func (a *app) runNode(f nodeFlags) error {
-	c, _, err := a.initIdentity()
+	c, _, _, err := a.ensureIdentity()
 	if err != nil {
 		return err
 	}

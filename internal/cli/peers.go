@@ -121,16 +121,13 @@ func (a *app) runPeersAdd(name string, f peersAddFlags) error {
 	if err := checkPeerAddrs(f.addrs, key); err != nil {
 		return err
 	}
-	c, path, err := a.loadConfig()
-	if err != nil {
+	var added bool
+	c, err := a.updateConfig(func(c *config.Config) error {
+		p := &config.Peer{PublicKey: key.String(), Name: name, URL: f.url, Token: f.token, Addrs: f.addrs}
+		added, err = c.AddPeer(p)
 		return err
-	}
-	p := &config.Peer{PublicKey: key.String(), Name: name, URL: f.url, Token: f.token, Addrs: f.addrs}
-	added, err := c.AddPeer(p)
+	})
 	if err != nil {
-		return err
-	}
-	if err := config.Save(path, c); err != nil {
 		return err
 	}
 	status := "added"
@@ -189,20 +186,20 @@ func (a *app) peersRemoveCommand() *cobra.Command {
 		Short: "Remove a configured peer",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			c, path, err := a.loadConfig()
+			var view peerView
+			_, err := a.updateConfig(func(c *config.Config) error {
+				res, err := c.ResolvePeer(args[0])
+				if err != nil {
+					return err
+				}
+				if res.Peer == nil {
+					return fmt.Errorf("peer %s is not configured", res.Key.PeerID())
+				}
+				view = viewPeer(res.Peer)
+				c.RemovePeer(res.Key)
+				return nil
+			})
 			if err != nil {
-				return err
-			}
-			res, err := c.ResolvePeer(args[0])
-			if err != nil {
-				return err
-			}
-			if res.Peer == nil {
-				return fmt.Errorf("peer %s is not configured in %s", res.Key.PeerID(), path)
-			}
-			view := viewPeer(res.Peer)
-			c.RemovePeer(res.Key)
-			if err := config.Save(path, c); err != nil {
 				return err
 			}
 			out := struct {
@@ -264,15 +261,12 @@ func (a *app) runPeersCopy(ref, from, to string) error {
 	if res.Peer == nil {
 		return fmt.Errorf("peer %s is not configured in %s", res.Key.PeerID(), fromPath)
 	}
-	dst, err := config.LoadOrEmpty(toPath, a.log)
+	_, err = config.Update(toPath, a.log, func(dst *config.Config) error {
+		copied := *res.Peer
+		_, err := dst.AddPeer(&copied)
+		return err
+	})
 	if err != nil {
-		return err
-	}
-	copied := *res.Peer
-	if _, err := dst.AddPeer(&copied); err != nil {
-		return err
-	}
-	if err := config.Save(toPath, dst); err != nil {
 		return err
 	}
 	view := viewPeer(res.Peer)

@@ -185,3 +185,15 @@ func (a *app) loadIdentity() (*config.Config, string, error) {
 	}
 	return c, path, nil
 }
+
+// updateConfig applies change to the chosen config file under its lock. The file must exist.
+func (a *app) updateConfig(change func(*config.Config) error) (*config.Config, error) {
+	path, err := a.path()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("config file %s not found; run `agora init` to create it", path)
+	}
+	return config.Update(path, a.log, change)
+}

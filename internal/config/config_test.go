@@ -458,3 +458,61 @@ func TestProfilesAndResolve(t *testing.T) {
 		t.Fatalf("Profiles = %v, %v", names, err)
 	}
 }
+
+func TestUpdateConcurrentWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	const writers = 16
+	keys := make([]string, writers)
+	for i := range keys {
+		k, err := protocol.GenerateKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k.PublicKey().String()
+	}
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() {
+			_, err := Update(path, nil, func(c *Config) error {
+				_, err := c.AddPeer(&Peer{PublicKey: keys[i], Name: "p"})
+				return err
+			})
+			errs <- err
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Peers) != writers {
+		t.Fatalf("%d peers after %d concurrent updates; updates were lost", len(c.Peers), writers)
+	}
+}
+
+func TestUpdateWritesNothingOnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	original := readTestdata(t, "earlier.json")
+	if err := os.WriteFile(path, original, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, result := range []error{ErrUnchanged, errors.New("change failed")} {
+		_, err := Update(path, nil, func(c *Config) error {
+			c.Peers = nil
+			return result
+		})
+		if result == ErrUnchanged && err != nil {
+			t.Fatalf("ErrUnchanged: Update returned %v", err)
+		}
+		if result != ErrUnchanged && err == nil {
+			t.Fatal("Update hid the change function's error")
+		}
+		if got, _ := os.ReadFile(path); !bytes.Equal(got, original) {
+			t.Fatalf("Update wrote the file after %v", result)
+		}
+	}
+}

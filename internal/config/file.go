@@ -188,3 +188,35 @@ func Profiles() ([]string, error) {
 	sort.Strings(named)
 	return append(names, named...), nil
 }
+
+// Update reads the config at path, applies change and saves the result, holding an exclusive
+// lock on path + ".lock" throughout, so that concurrent agora processes do not lose each
+// other's changes. A missing file starts as an empty config. When change returns an error,
+// nothing is written.
+func Update(path string, log *slog.Logger, change func(*Config) error) (*Config, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create directory %s: %w", filepath.Dir(path), err)
+	}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	c, err := LoadOrEmpty(path, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := change(c); errors.Is(err, ErrUnchanged) {
+		return c, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if err := Save(path, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ErrUnchanged, returned by the change function of Update, ends Update without writing and
+// without error.
+var ErrUnchanged = errors.New("config unchanged")
