@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -87,8 +88,7 @@ type transportAttempt struct {
 }
 
 func (a *app) runSend(args []string, f sendFlags) error {
-	payload, err := sendPayload(args, f)
-	if err != nil {
+	if err := checkMessageArgs(args, f); err != nil {
 		return err
 	}
 	if f.msgType == "" || len(f.msgType) > 64 || printable(f.msgType, 64) != f.msgType {
@@ -101,6 +101,10 @@ func (a *app) runSend(args []string, f sendFlags) error {
 	if err != nil {
 		return err
 	}
+	payload, err := sendPayload(c, args, f)
+	if err != nil {
+		return err
+	}
 	plan, err := a.planSend(c, args[0], payload, f)
 	if err != nil {
 		return err
@@ -110,20 +114,40 @@ func (a *app) runSend(args []string, f sendFlags) error {
 	return a.deliver(ctx, plan, a.transports(plan))
 }
 
-func sendPayload(args []string, f sendFlags) (json.RawMessage, error) {
+// checkMessageArgs rejects a missing or doubled message before anything is loaded.
+func checkMessageArgs(args []string, f sendFlags) error {
 	switch {
 	case len(args) == 2 && f.payload != "":
-		return nil, usageError("give either TEXT or --payload, not both")
-	case len(args) == 2:
-		return json.Marshal(map[string]string{"text": args[1]})
-	case f.payload != "":
-		if !json.Valid([]byte(f.payload)) {
-			return nil, usageError("invalid --payload: not valid JSON")
-		}
-		return json.RawMessage(f.payload), nil
-	default:
-		return nil, usageError("missing message: give TEXT or --payload JSON")
+		return usageError("give either TEXT or --payload, not both")
+	case len(args) < 2 && f.payload == "":
+		return usageError("missing message: give TEXT or --payload JSON")
+	case f.payload != "" && !json.Valid([]byte(f.payload)):
+		return usageError("invalid --payload: not valid JSON")
 	}
+	return nil
+}
+
+// sendPayload returns the payload that checkMessageArgs accepted.
+func sendPayload(c *config.Config, args []string, f sendFlags) (json.RawMessage, error) {
+	if f.payload != "" {
+		return json.RawMessage(f.payload), nil
+	}
+	return json.Marshal(map[string]string{"text": expandInlineReferences(c, args[1])})
+}
+
+var inlineReference = regexp.MustCompile(`@(\S+)`)
+
+// expandInlineReferences replaces each "@ref" in text that names exactly one configured peer
+// with "@<full public key>", as the earlier implementation's CLI does, so that receivers see
+// keys rather than the sender's local names. Other "@" words stay as they are.
+func expandInlineReferences(c *config.Config, text string) string {
+	return inlineReference.ReplaceAllStringFunc(text, func(match string) string {
+		res, err := c.ResolvePeer(match[1:])
+		if err != nil || res.Peer == nil {
+			return match
+		}
+		return "@" + res.Key.String()
+	})
 }
 
 func (a *app) planSend(c *config.Config, ref string, payload json.RawMessage, f sendFlags) (*sendPlan, error) {

@@ -82,6 +82,13 @@ func TestSendWebhookDelivers(t *testing.T) {
 	}
 
 	mustRun(t, "--config", cfg, "send", "bob", "--type", "request", "--payload", `{"b":2,"a":1}`, "--in-reply-to", env.ID)
+
+	// Inline references to configured peers become full keys; other @words stay.
+	mustRun(t, "--config", cfg, "send", "bob", "ask @bob and @nobody")
+	text := string(peer.received[2].Payload)
+	if want := `{"text":"ask @` + bob.PublicKey().String() + ` and @nobody"}`; text != want {
+		t.Fatalf("payload = %s, want %s", text, want)
+	}
 	got := peer.received[1]
 	if got.Type != "request" || string(got.Payload) != `{"a":1,"b":2}` || got.InReplyTo != env.ID {
 		t.Fatalf("typed envelope = %+v", got)

@@ -297,6 +297,8 @@ func TestResolvePeer(t *testing.T) {
 		{"@" + bishop.Short(), bishop},
 		{"@" + strings.ToUpper(bishop.Short()), bishop},
 		{"twin@" + knight.Short(), knight},
+		{"bishop..." + bishop.Short(), bishop},
+		{"..." + bishop.Short(), bishop},
 	}
 	for _, tc := range ok {
 		res, err := c.ResolvePeer(tc.ref)

@@ -94,13 +94,15 @@ func (e *RefError) Error() string {
 	return b.String()
 }
 
+// Short reference forms. The forms with "..." are the earlier implementation's older spelling.
 var (
-	namedSuffixRef = regexp.MustCompile(`^(.+)@([0-9a-fA-F]{8})$`)
-	suffixRef      = regexp.MustCompile(`^@([0-9a-fA-F]{8})$`)
+	namedSuffixRef = regexp.MustCompile(`^(.+?)(?:@|\.\.\.)([0-9a-fA-F]{8})$`)
+	suffixRef      = regexp.MustCompile(`^(?:@|\.\.\.)([0-9a-fA-F]{8})$`)
 )
 
 // ResolvePeer finds the peer that ref names. ref may be a public key in SPKI hex, a libp2p peer
-// ID, a configured name, "name@<last 8 hex>" or "@<last 8 hex>". A key or peer ID resolves
+// ID, a configured name, "name@<last 8 hex>" or "@<last 8 hex>" ("name...<last 8 hex>" and
+// "...<last 8 hex>" too). A key or peer ID resolves
 // even when no peer is configured for it. The other forms must match exactly one configured
 // peer, else the error is a *RefError listing the candidates.
 func (c *Config) ResolvePeer(ref string) (Resolution, error) {
@@ -109,12 +111,12 @@ func (c *Config) ResolvePeer(ref string) (Resolution, error) {
 		return Resolution{Key: k, Peer: c.FindPeer(k)}, nil
 	}
 	var matches []*Peer
-	if m := namedSuffixRef.FindStringSubmatch(ref); m != nil {
+	if m := suffixRef.FindStringSubmatch(ref); m != nil {
+		matches = c.filterPeers(func(_ *Peer, short string) bool { return strings.EqualFold(short, m[1]) })
+	} else if m := namedSuffixRef.FindStringSubmatch(ref); m != nil {
 		matches = c.filterPeers(func(p *Peer, short string) bool {
 			return p.Name == m[1] && strings.EqualFold(short, m[2])
 		})
-	} else if m := suffixRef.FindStringSubmatch(ref); m != nil {
-		matches = c.filterPeers(func(_ *Peer, short string) bool { return strings.EqualFold(short, m[1]) })
 	} else {
 		matches = c.filterPeers(func(p *Peer, _ string) bool { return p.Name == ref })
 	}
