@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	"github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -98,6 +100,26 @@ func (n *Node) connectBootstrap(peers []peer.AddrInfo) int {
 	return connected
 }
 
+// waitRoutingTable waits, up to BootstrapTimeout, for the DHT routing table to hold a peer,
+// which happens once identify confirms that a connected peer serves the DHT. Until then a
+// lookup fails at once.
+func (n *Node) waitRoutingTable() {
+	deadline := time.NewTimer(n.cfg.BootstrapTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for n.dht.RoutingTable().Size() == 0 {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			n.log.Warn("DHT routing table still empty after bootstrap", "timeout", n.cfg.BootstrapTimeout)
+			return
+		case <-n.ctx.Done():
+			return
+		}
+	}
+}
+
 // mdnsNotifee dials peers announced over mDNS.
 type mdnsNotifee struct {
 	n     *Node
@@ -181,7 +203,7 @@ func (n *Node) connectViaRelays(ctx context.Context, p peer.ID) error {
 	}
 	var errs []error
 	for _, relay := range n.relays {
-		if relay.ID == p {
+		if relay.ID == p || !n.mayRelay(relay.ID) {
 			continue
 		}
 		circuit, err := multiaddr.NewMultiaddr("/p2p/" + relay.ID.String() + "/p2p-circuit")
@@ -201,6 +223,19 @@ func (n *Node) connectViaRelays(ctx context.Context, p peer.ID) error {
 		errs = append(errs, fmt.Errorf("relay %s: %w", relay.ID, err))
 	}
 	return errors.Join(errs...)
+}
+
+// mayRelay reports whether relay may run the circuit relay service: identify has not yet
+// listed its protocols, or listed the relay hop protocol. Bootstrap peers without the relay
+// service are skipped this way.
+func (n *Node) mayRelay(relay peer.ID) bool {
+	ps := n.host.Peerstore()
+	known, err := ps.GetProtocols(relay)
+	if err != nil || len(known) == 0 {
+		return true
+	}
+	hop, err := ps.SupportsProtocols(relay, circuitproto.ProtoIDv2Hop)
+	return err == nil && len(hop) > 0
 }
 
 func (n *Node) hasLimitedConn(p peer.ID) bool {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 )
@@ -9,9 +10,16 @@ import (
 func TestDHTFindsPeerByID(t *testing.T) {
 	b := newTestNode(t, nil)
 	bootstrap := func(c *Config) { c.BootstrapPeers = []string{b.Addrs()[0].String()} }
+	// c is a DHT client, as behind a NAT: it is in no routing table, so only a lookup of its
+	// peer ID, answered by b, which is connected to it, finds it.
+	c := newTestNode(t, func(cfg *Config) {
+		bootstrap(cfg)
+		cfg.DHTMode = DHTClient
+	})
+	eventually(t, 10*time.Second, "b to learn c's addresses", func() bool {
+		return len(b.Host().Peerstore().Addrs(c.PeerID())) > 0
+	})
 	a := newTestNode(t, bootstrap)
-	c := newTestNode(t, bootstrap)
-
 	if got := a.Host().Network().Connectedness(c.PeerID()); got == network.Connected {
 		t.Fatal("a is connected to c before the test")
 	}

@@ -55,7 +55,9 @@ func newHost(cfg Config, staticRelays []peer.AddrInfo) (host.Host, error) {
 	opts = append(opts, reachabilityOptions(cfg, staticRelays)...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
-		// libp2p.New closes the resource and connection managers when it fails.
+		// libp2p.New closes them only on some of its error paths; closing twice is harmless.
+		_ = cm.Close()
+		_ = rm.Close()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	return h, nil

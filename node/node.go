@@ -156,7 +156,11 @@ func (n *Node) start(ctx context.Context, bootstrap []peer.AddrInfo) error {
 		return ctx.Err()
 	}
 	if len(bootstrap) > 0 {
-		n.log.Info("bootstrap peers connected", "connected", n.connectBootstrap(bootstrap), "configured", len(bootstrap))
+		connected := n.connectBootstrap(bootstrap)
+		n.log.Info("bootstrap peers connected", "connected", connected, "configured", len(bootstrap))
+		if connected > 0 && n.dht != nil {
+			n.waitRoutingTable()
+		}
 	}
 	if n.dht != nil {
 		if err := n.dht.Bootstrap(n.ctx); err != nil {
