@@ -121,7 +121,7 @@ type Config struct {
 	DisableRelayClient bool
 	// DisableHolePunching turns off DCUtR, which upgrades relayed connections to direct ones.
 	DisableHolePunching bool
-	// AutoNATService answers other peers' AutoNAT dial-back requests, so they learn whether
+	// AutoNATService serves other peers' AutoNAT dial-back requests, so they learn whether
 	// they are publicly reachable. It is always on with RelayService.
 	AutoNATService bool
 	Reachability   Reachability
@@ -258,7 +258,7 @@ func parseAddrInfos(addrs []string) ([]peer.AddrInfo, error) {
 	return infos, nil
 }
 
-// Via says how an envelope reached this node.
+// Via describes how an envelope reached this node.
 type Via struct {
 	Kind  string  `json:"kind"`            // ViaDirect, ViaForwarded or ViaTopic
 	Peer  peer.ID `json:"peer"`            // transport peer; the forwarding relay for ViaForwarded

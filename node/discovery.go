@@ -74,7 +74,7 @@ func publicAddrs(addrs []multiaddr.Multiaddr) []multiaddr.Multiaddr {
 }
 
 // connectBootstrap dials every bootstrap peer concurrently within BootstrapTimeout and
-// returns how many answered. Failures are logged, not fatal: a node may start before its
+// returns how many connected. Failures are logged, not fatal: a node may start before its
 // bootstrap peers.
 func (n *Node) connectBootstrap(peers []peer.AddrInfo) int {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.BootstrapTimeout)

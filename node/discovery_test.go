@@ -11,7 +11,7 @@ func TestDHTFindsPeerByID(t *testing.T) {
 	b := newTestNode(t, nil)
 	bootstrap := func(c *Config) { c.BootstrapPeers = []string{b.Addrs()[0].String()} }
 	// c is a DHT client, as behind a NAT: it is in no routing table, so only a lookup of its
-	// peer ID, answered by b, which is connected to it, finds it.
+	// peer ID finds it, through b, which is connected to it.
 	c := newTestNode(t, func(cfg *Config) {
 		bootstrap(cfg)
 		cfg.DHTMode = DHTClient

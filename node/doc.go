@@ -2,7 +2,7 @@
 //
 // A Node's libp2p identity is the agent's Ed25519 key, so its peer ID and its agora public
 // key name the same key. Nodes exchange signed envelopes (package protocol) over two stream
-// protocols, each frame answered by an ack:
+// protocols, and the receiver acks each frame:
 //
 //   - /agora/envelope/1.0.0 carries envelopes of the sending peer itself: `from` must be the
 //     key of the transport peer.

@@ -31,6 +31,7 @@ func newHost(cfg Config, staticRelays []peer.AddrInfo) (host.Host, error) {
 		rm.Close()
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
+
 	opts := []libp2p.Option{
 		libp2p.Identity(cfg.Identity.Libp2p()),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),

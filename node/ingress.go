@@ -14,7 +14,7 @@ import (
 	"github.com/agora-p2p/agora/protocol"
 )
 
-// streamKind says which protocol a stream speaks.
+// streamKind describes the protocol of an inbound stream.
 type streamKind struct {
 	via     string                // ViaDirect or ViaForwarded
 	limiter *protocol.RateLimiter // per transport peer

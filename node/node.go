@@ -128,6 +128,7 @@ func newLimiter(perMinute float64, burst int) *protocol.RateLimiter {
 func (n *Node) start(ctx context.Context, bootstrap []peer.AddrInfo) error {
 	n.host.SetStreamHandler(EnvelopeProtocol, n.handleEnvelopeStream)
 	n.host.SetStreamHandler(ForwardProtocol, n.handleForwardStream)
+
 	if n.cfg.RelayService {
 		r, err := relayv2.New(n.host, relayv2.WithResources(n.cfg.RelayServiceLimits.resources()))
 		if err != nil {
@@ -142,6 +143,7 @@ func (n *Node) start(ctx context.Context, bootstrap []peer.AddrInfo) error {
 		}
 		n.dht = d
 	}
+
 	ps, err := n.newPubSub()
 	if err != nil {
 		return fmt.Errorf("start gossipsub: %w", err)
@@ -155,6 +157,7 @@ func (n *Node) start(ctx context.Context, bootstrap []peer.AddrInfo) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+
 	if len(bootstrap) > 0 {
 		connected := n.connectBootstrap(bootstrap)
 		n.log.Info("bootstrap peers connected", "connected", connected, "configured", len(bootstrap))

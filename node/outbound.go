@@ -271,7 +271,7 @@ func (o *outbound) closeAll() {
 		case <-st.ready:
 			st.fail(ErrClosed)
 		default:
-			// Still opening: the opener sees the closed node and fails on its own.
+			// Still opening: open finds the node closed and fails on its own.
 		}
 	}
 }

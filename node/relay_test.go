@@ -82,7 +82,7 @@ func TestRelayFoundThroughStaticRelays(t *testing.T) {
 	c := newTestNode(t, relays)
 	a := newTestNode(t, relays)
 	circuitAddr(t, c, b)
-	// a knows neither addresses of c nor a DHT: only the relay path is left.
+	// a has no address of c and no DHT, so only the relay path is left.
 	if _, err := a.Send(testContext(t), []string{c.PeerID().String()}, "note", "via static relay", nil); err != nil {
 		t.Fatalf("send through a static relay: %v", err)
 	}

@@ -46,9 +46,17 @@ func (n *Node) Send(ctx context.Context, to []string, typ string, payload any, o
 		return "", err
 	}
 	n.addSendAddrs(keys, opts.Addrs)
+
+	return env.ID, n.deliverAll(ctx, env)
+}
+
+// deliverAll delivers env to every key in its `to` concurrently and returns the first error
+// in the order of `to`.
+func (n *Node) deliverAll(ctx context.Context, env *protocol.Envelope) error {
+	// CreateEnvelope drops repeated recipients and turns an empty list into this node's key.
 	recipients, err := env.Recipients()
 	if err != nil {
-		return env.ID, err
+		return err
 	}
 	errs := make([]error, len(recipients))
 	var wg sync.WaitGroup
@@ -62,10 +70,10 @@ func (n *Node) Send(ctx context.Context, to []string, typ string, payload any, o
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return env.ID, err
+			return err
 		}
 	}
-	return env.ID, nil
+	return nil
 }
 
 func parseRecipients(to []string) ([]protocol.PublicKey, error) {
@@ -124,7 +132,7 @@ func (n *Node) Forward(ctx context.Context, to peer.ID, env *protocol.Envelope) 
 }
 
 // deliver sends one frame, retrying once on a new stream when the stream broke before the ack.
-// A retry answered with ReasonDuplicate means the first attempt arrived.
+// A ReasonDuplicate ack to the retry means the first attempt arrived.
 func (n *Node) deliver(ctx context.Context, to peer.ID, proto libp2pprotocol.ID, env *protocol.Envelope) error {
 	if to == n.host.ID() {
 		return fmt.Errorf("deliver %s: %s is this node", env.ID, to)
