@@ -99,5 +99,7 @@ func resourceLimits(cfg Config) rcmgr.ConcreteLimitConfig {
 			rcmgr.BaseLimit{StreamsInbound: streams, StreamsOutbound: streams, Streams: 2 * streams, Memory: memory},
 			rcmgr.BaseLimitIncrease{})
 	}
+	// Each stream reserves the body of the frame it reads, so one stream must fit a whole frame.
+	scaling.StreamBaseLimit.Memory = max(scaling.StreamBaseLimit.Memory, int64(cfg.Limits.MaxBytes)+1<<20)
 	return scaling.Scale(cfg.MaxMemory, cfg.MaxFileDescs)
 }

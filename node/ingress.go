@@ -82,20 +82,36 @@ func (st *inStream) serve() error {
 			}
 			return err
 		}
-		_ = st.s.SetReadDeadline(time.Now().Add(st.n.cfg.FrameTimeout))
-		body, err := readFrameBody(st.r, size)
-		if err != nil {
-			return fmt.Errorf("read frame of %d bytes: %w", size, err)
-		}
-		a, err := st.process(body)
-		if err != nil {
+		if err := st.handleFrame(size); err != nil {
 			return err
 		}
-		_ = st.s.SetWriteDeadline(time.Now().Add(st.n.cfg.FrameTimeout))
-		if err := writeAck(st.w, a); err != nil {
-			return fmt.Errorf("write ack: %w", err)
-		}
 	}
+}
+
+// handleFrame reads a frame body of size bytes, checks it and writes its ack. The body's
+// memory is reserved in the stream's resource scope first, so the resource manager's limits
+// bound what many concurrent streams can make the node allocate.
+func (st *inStream) handleFrame(size int) error {
+	scope := st.s.Scope()
+	if err := scope.ReserveMemory(size, network.ReservationPriorityMedium); err != nil {
+		return fmt.Errorf("reserve %d bytes for a frame: %w", size, err)
+	}
+	defer scope.ReleaseMemory(size)
+
+	_ = st.s.SetReadDeadline(time.Now().Add(st.n.cfg.FrameTimeout))
+	body, err := readFrameBody(st.r, size)
+	if err != nil {
+		return fmt.Errorf("read frame of %d bytes: %w", size, err)
+	}
+	a, err := st.process(body)
+	if err != nil {
+		return err
+	}
+	_ = st.s.SetWriteDeadline(time.Now().Add(st.n.cfg.FrameTimeout))
+	if err := writeAck(st.w, a); err != nil {
+		return fmt.Errorf("write ack: %w", err)
+	}
+	return nil
 }
 
 func isTimeout(err error) bool {

@@ -76,7 +76,11 @@ func (o *outbound) get(ctx context.Context, key outKey) (*outStream, error) {
 	o.streams[key] = st
 	o.mu.Unlock()
 
-	st.openErr = st.open(ctx)
+	// The dial serves every caller waiting for this stream, so it runs on the node's context
+	// rather than on the first caller's.
+	openCtx, cancel := context.WithTimeout(o.n.ctx, o.n.cfg.DialTimeout)
+	st.openErr = st.open(openCtx)
+	cancel()
 	if st.openErr != nil {
 		st.fail(st.openErr)
 	}
