@@ -99,3 +99,27 @@ func TestIdleStreamClosed(t *testing.T) {
 func frameBytes(body []byte) []byte {
 	return append(varint.ToUvarint(uint64(len(body))), body...)
 }
+
+func TestStreamsPerPeerBounded(t *testing.T) {
+	b := newTestNode(t, func(c *Config) { c.MaxStreamsPeer = 2 })
+	a := newTestNode(t, nil)
+	bKey := b.Identity().PublicKey().String()
+	held := []*rawStream{openRaw(t, a, b, EnvelopeProtocol), openRaw(t, a, b, EnvelopeProtocol)}
+	for i, rs := range held {
+		if ack := rs.roundTrip(t, mustWire(t, mustEnvelope(t, a.Identity(), []string{bKey}, i, nil))); !ack.OK {
+			t.Fatalf("stream %d: ack %+v, want ok", i, ack)
+		}
+	}
+
+	extra := openRaw(t, a, b, EnvelopeProtocol)
+	if err := writeFrame(extra.w, mustWire(t, mustEnvelope(t, a.Identity(), []string{bKey}, "third", nil))); err == nil {
+		_ = extra.w.Flush()
+	}
+	if ack, err := readAck(extra.r); err == nil {
+		t.Fatalf("third concurrent stream got ack %+v, want it reset by the resource manager", ack)
+	}
+
+	// Another peer is still served while a holds its streams.
+	other := newTestNode(t, nil)
+	expectServing(t, other, b)
+}
