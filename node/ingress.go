@@ -123,16 +123,25 @@ func isTimeout(err error) bool {
 func (st *inStream) process(body []byte) (ack, error) {
 	now := time.Now()
 	if !st.kind.limiter.Allow(string(st.remote), now) {
-		return ack{Reason: protocol.ReasonRateLimited, Message: "peer exceeded its rate limit"}, nil
+		return st.reject(ack{Reason: protocol.ReasonRateLimited, Message: "peer exceeded its rate limit"}), nil
 	}
 	env, err := protocol.Verify(body, st.n.cfg.Limits)
 	if err != nil {
 		if protocol.ReasonOf(err) == protocol.ReasonMalformedJSON {
 			return ack{}, fmt.Errorf("%w: %v", errGarbageFrame, err)
 		}
-		return ackFor("", err), nil
+		return st.reject(ackFor("", err)), nil
 	}
-	return ackFor(env.ID, st.n.admit(st.n.ctx, env, Via{Kind: st.kind.via, Peer: st.remote}, st.remoteKey, now)), nil
+	return st.reject(ackFor(env.ID, st.n.admit(st.n.ctx, env, Via{Kind: st.kind.via, Peer: st.remote}, st.remoteKey, now))), nil
+}
+
+// reject counts and logs a negative ack; it returns a unchanged.
+func (st *inStream) reject(a ack) ack {
+	if !a.OK {
+		st.n.rejected.add(a.Reason)
+		st.n.log.Debug("envelope rejected", "peer", st.remote, "protocol", st.s.Protocol(), "envelope", a.ID, "reason", a.Reason)
+	}
+	return a
 }
 
 // admit applies the sender check, the ingress guards and the handler to a verified envelope.

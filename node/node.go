@@ -42,6 +42,7 @@ type Node struct {
 	forwarders *protocol.RateLimiter
 	handler    Handler
 	inbound    chan Inbound
+	rejected   reasonCounter // negative acks sent, by reason
 
 	out *outbound
 
@@ -285,6 +286,6 @@ func (n *Node) Connect(ctx context.Context, addr string) (peer.ID, error) {
 // Inbound returns the envelopes accepted by the default handler. It is closed by Close.
 func (n *Node) Inbound() <-chan Inbound { return n.inbound }
 
-// Drops returns the envelopes rejected by the ingress guards of the stream protocols, by
-// reason.
-func (n *Node) Drops() map[protocol.Reason]uint64 { return n.guard.Drops() }
+// Drops returns the number of envelopes rejected on the envelope and forward protocols, by
+// the reason sent in the ack.
+func (n *Node) Drops() map[protocol.Reason]uint64 { return n.rejected.snapshot() }
