@@ -70,6 +70,42 @@ func BenchmarkSendEnvelope(b *testing.B) {
 	}
 }
 
+// BenchmarkSend measures Send end to end: signing on the sender, delivery and ack, with Window
+// calls in flight.
+func BenchmarkSend(b *testing.B) {
+	recv := newTestNode(b, func(c *Config) {
+		c.PeerRate = -1
+		c.Handler = func(context.Context, Inbound) error { return nil }
+	})
+	send := newTestNode(b, nil)
+	connect(b, send, recv)
+	to := []string{recv.PeerID().String()}
+	ctx := context.Background()
+	if _, err := send.Send(ctx, to, "note", "warm-up", nil); err != nil {
+		b.Fatal(err)
+	}
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range send.cfg.Window {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+				payload := fmt.Sprintf("%08d", i) + benchPayload[8:]
+				if _, err := send.Send(ctx, to, "note", payload, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+}
+
 // BenchmarkVerifyRaw measures ed25519.Verify alone over the canonical form of an envelope with
 // a 1 KiB payload: the bound for one receiving core.
 func BenchmarkVerifyRaw(b *testing.B) {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -211,5 +212,25 @@ func TestDropsCountRejections(t *testing.T) {
 	}
 	if len(drops) != 2 {
 		t.Errorf("drops = %v, want only those two reasons", drops)
+	}
+}
+
+func TestSendRetriesAfterRemoteClose(t *testing.T) {
+	b := newTestNode(t, func(c *Config) { c.IdleTimeout = 200 * time.Millisecond })
+	a := newTestNode(t, nil)
+	connect(t, a, b)
+	bID := b.PeerID().String()
+	if _, err := a.Send(testContext(t), []string{bID}, "note", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	// b closes the idle stream long before a would; a's next envelope finds it closed.
+	time.Sleep(600 * time.Millisecond)
+	if _, err := a.Send(testContext(t), []string{bID}, "note", 2, nil); err != nil {
+		t.Fatalf("send on a stream the receiver closed: %v", err)
+	}
+	for want := range 2 {
+		if got := string(receive(t, b).Envelope.Payload); got != fmt.Sprint(want+1) {
+			t.Errorf("payload %s, want %d", got, want+1)
+		}
 	}
 }
