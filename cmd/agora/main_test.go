@@ -136,9 +136,10 @@ func runAgora(t *testing.T, bin string, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
-func startNode(t *testing.T, bin, cfg string) (*process, map[string]any) {
+func startNode(t *testing.T, bin, cfg string, extra ...string) (*process, map[string]any) {
 	t.Helper()
-	p := startAgora(t, bin, "--config", cfg, "--json", "node", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns=false")
+	args := append([]string{"--config", cfg, "--json", "node", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns=false"}, extra...)
+	p := startAgora(t, bin, args...)
 	ev := p.nextEvent(t, 30*time.Second)
 	if ev["event"] != "listening" {
 		t.Fatalf("first event = %v", ev)
@@ -200,5 +201,32 @@ func TestNodesExchangeEnvelopes(t *testing.T) {
 	}
 	if code := nodeB.stop(t); code != 0 {
 		t.Fatalf("node B exit %d after SIGTERM", code)
+	}
+}
+
+func TestSendFindsPeerThroughDHT(t *testing.T) {
+	bin := buildAgora(t)
+	dir := t.TempDir()
+	cfgR, cfgB, cfgA := filepath.Join(dir, "r.json"), filepath.Join(dir, "b.json"), filepath.Join(dir, "a.json")
+	_, evR := startNode(t, bin, cfgR, "--relay-service", "--private-network")
+	boot := evR["addrs"].([]any)[0].(string)
+	nodeB, evB := startNode(t, bin, cfgB, "--bootstrap", boot, "--private-network")
+	if _, errOut, code := runAgora(t, bin, "--config", cfgA, "init"); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+
+	// A knows only B's key and the bootstrap peer, so the address must come from the DHT.
+	out, errOut, code := runAgora(t, bin, "--config", cfgA, "--json", "send", evB["peerId"].(string), "via the DHT",
+		"--bootstrap", boot, "--private-network", "--timeout", "60s")
+	if code != 0 {
+		t.Fatalf("send exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	ev := nodeB.nextEvent(t, 20*time.Second)
+	if payload, _ := ev["envelope"].(map[string]any)["payload"].(map[string]any); payload["text"] != "via the DHT" {
+		t.Fatalf("B received %v", ev)
+	}
+	// --direct rules out the DHT, and A has no address for B.
+	if _, _, code := runAgora(t, bin, "--config", cfgA, "send", evB["peerId"].(string), "x", "--bootstrap", boot, "--direct"); code != 1 {
+		t.Fatalf("--direct without an address: exit %d, want 1", code)
 	}
 }

@@ -70,11 +70,6 @@ func (a *app) nodeConfig(c *config.Config, f nodeFlags, defaultListen []string) 
 		PrivateNetwork: f.privateNetwork,
 		Logger:         a.log,
 	}
-	// Without bootstrap peers there is no DHT to join, unless this node is itself a bootstrap
-	// peer, which the relay service makes it.
-	if len(bootstrap) == 0 && !f.relayService {
-		cfg.DHTMode = node.DHTOff
-	}
 	return cfg, nil
 }
 
