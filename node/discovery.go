@@ -195,7 +195,7 @@ func (n *Node) ensureConnected(ctx context.Context, p peer.ID) error {
 	return fmt.Errorf("connect to %s: %w", p, errors.Join(errs...))
 }
 
-var errNoRelays = errors.New("no static relays")
+var errNoRelays = errors.New("no static relay to dial through")
 
 func (n *Node) connectViaRelays(ctx context.Context, p peer.ID) error {
 	if n.cfg.DisableRelayClient || len(n.relays) == 0 {
@@ -221,6 +221,9 @@ func (n *Node) connectViaRelays(ctx context.Context, p peer.ID) error {
 			return nil
 		}
 		errs = append(errs, fmt.Errorf("relay %s: %w", relay.ID, err))
+	}
+	if len(errs) == 0 {
+		return errNoRelays
 	}
 	return errors.Join(errs...)
 }

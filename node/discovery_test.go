@@ -1,6 +1,7 @@
 package node
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +49,26 @@ func TestPublicDHTDropsLoopbackAddrs(t *testing.T) {
 	addrs := newTestNode(t, nil).Host().Addrs()
 	if got := publicAddrs(addrs); len(got) != 0 {
 		t.Errorf("publicAddrs(%v) = %v, want none", addrs, got)
+	}
+}
+
+func TestPublicDHTIgnoresLoopbackPeers(t *testing.T) {
+	public := func(c *Config) {
+		c.PrivateNetwork = false
+		c.BootstrapTimeout = 500 * time.Millisecond
+	}
+	b := newTestNode(t, public)
+	bootstrap := func(c *Config) {
+		public(c)
+		c.BootstrapPeers = []string{b.Addrs()[0].String()}
+	}
+	c := newTestNode(t, bootstrap)
+	a := newTestNode(t, bootstrap)
+	if size := a.dht.RoutingTable().Size(); size != 0 {
+		t.Errorf("a's public routing table holds %d loopback peers, want 0", size)
+	}
+	_, err := a.Send(testContext(t), []string{c.PeerID().String()}, "note", "unreachable", nil)
+	if err == nil || !strings.Contains(err.Error(), "DHT") {
+		t.Errorf("send through the public DHT: %v, want a DHT lookup failure", err)
 	}
 }

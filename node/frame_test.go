@@ -2,8 +2,10 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,4 +124,46 @@ func TestStreamsPerPeerBounded(t *testing.T) {
 	// Another peer is still served while a holds its streams.
 	other := newTestNode(t, nil)
 	expectServing(t, other, b)
+}
+
+func TestGarbageFloodKeepsServing(t *testing.T) {
+	b := newTestNode(t, nil)
+	flooder := newTestNode(t, nil)
+	honest := newTestNode(t, nil)
+	connect(t, flooder, b)
+	connect(t, honest, b)
+	bKey := b.Identity().PublicKey().String()
+
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := flooder.Host().NewStream(testContext(t), b.PeerID(), EnvelopeProtocol)
+			if err != nil {
+				return
+			}
+			defer s.Reset()
+			frame := frameBytes([]byte("garbage"))
+			if i%2 == 0 {
+				frame = varint.ToUvarint(1 << 30)
+			}
+			_, _ = s.Write(frame)
+			_, _ = s.Read(make([]byte, 1))
+		}()
+	}
+	for i := range 20 {
+		env := mustEnvelope(t, honest.Identity(), []string{bKey}, fmt.Sprintf("honest %d", i), nil)
+		if err := honest.SendEnvelope(testContext(t), b.PeerID(), env); err != nil {
+			t.Fatalf("honest envelope %d during the flood: %v", i, err)
+		}
+	}
+	wg.Wait()
+	// The honest peer's stream stays open; every flood stream must have ended.
+	eventually(t, 10*time.Second, "flood streams to end", func() bool {
+		return b.activeStreams.Load() <= 1
+	})
+	if got := len(b.Inbound()); got != 20 {
+		t.Errorf("%d envelopes queued, want the 20 honest ones", got)
+	}
 }

@@ -37,6 +37,8 @@ func (n *Node) serveStream(s network.Stream, kind streamKind) {
 		return
 	}
 	defer n.wg.Done()
+	n.activeStreams.Add(1)
+	defer n.activeStreams.Add(-1)
 	remote := s.Conn().RemotePeer()
 	log := n.log.With("peer", remote, "protocol", s.Protocol())
 	remoteKey, err := protocol.PublicKeyFromPeerID(remote)

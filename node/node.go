@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -43,6 +44,8 @@ type Node struct {
 	handler    Handler
 	inbound    chan Inbound
 	rejected   reasonCounter // negative acks sent, by reason
+	// activeStreams counts the inbound envelope and forward streams being served.
+	activeStreams atomic.Int64
 
 	out *outbound
 
