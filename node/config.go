@@ -280,6 +280,6 @@ type Inbound struct {
 }
 
 // Handler decides the ack of an envelope that passed verification and the ingress guards: a
-// nil error acks ok, and a *protocol.Error's Reason is sent back; any other error is sent
-// back as ReasonRejected. It runs on the stream's goroutine, so it must not block for long.
+// nil error acks ok, and a *protocol.Error's Reason and Detail are sent back. Any other error
+// is sent back as ReasonRejected with a fixed message, and its text is only logged. It runs on the stream's goroutine, so it must not block for long.
 type Handler func(ctx context.Context, in Inbound) error

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/agora-p2p/agora/protocol"
@@ -139,5 +141,20 @@ func TestInboundFullRejectsBusy(t *testing.T) {
 	// The busy envelope was not remembered, so the same envelope goes through once there is room.
 	if err := a.SendEnvelope(testContext(t), b.PeerID(), env); err != nil {
 		t.Errorf("retry after busy: %v", err)
+	}
+}
+
+func TestHandlerErrorTextStaysLocal(t *testing.T) {
+	b := newTestNode(t, func(c *Config) {
+		c.Handler = func(context.Context, Inbound) error { return errors.New("database password wrong") }
+	})
+	a := newTestNode(t, nil)
+	connect(t, a, b)
+	_, err := a.Send(testContext(t), []string{b.PeerID().String()}, "note", 1, nil)
+	if got := protocol.ReasonOf(err); got != ReasonRejected {
+		t.Errorf("reason %q (err %v), want rejected", got, err)
+	}
+	if err != nil && strings.Contains(err.Error(), "password") {
+		t.Errorf("error %q carries the handler's text", err)
 	}
 }

@@ -57,7 +57,9 @@ func ackFor(id string, err error) ack {
 	}
 	reason := protocol.ReasonOf(err)
 	if reason == "" {
-		reason = ReasonRejected
+		// A handler error without a reason may describe the receiver's internals, so only
+		// the receiver's log gets its text.
+		return ack{ID: id, Reason: ReasonRejected, Message: "the receiver's handler rejected the envelope"}
 	}
 	return ack{ID: id, Reason: reason, Message: truncateUTF8(err.Error(), maxAckMessageLen)}
 }

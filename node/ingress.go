@@ -134,7 +134,11 @@ func (st *inStream) process(body []byte) (ack, error) {
 		}
 		return st.reject(ackFor("", err)), nil
 	}
-	return st.reject(ackFor(env.ID, st.n.admit(st.n.ctx, env, Via{Kind: st.kind.via, Peer: st.remote}, st.remoteKey, now))), nil
+	err = st.n.admit(st.n.ctx, env, Via{Kind: st.kind.via, Peer: st.remote}, st.remoteKey, now)
+	if err != nil && protocol.ReasonOf(err) == "" {
+		st.n.log.Warn("handler rejected an envelope", "peer", st.remote, "envelope", env.ID, "err", err)
+	}
+	return st.reject(ackFor(env.ID, err)), nil
 }
 
 // reject counts and logs a negative ack; it returns a unchanged.
