@@ -64,6 +64,7 @@ func TestForwardRateLimits(t *testing.T) {
 	})
 	relay := newTestNode(t, nil)
 	connect(t, relay, b)
+
 	bKey := b.Identity().PublicKey().String()
 	origin, err := protocol.GenerateKeyPair()
 	if err != nil {
@@ -72,6 +73,7 @@ func TestForwardRateLimits(t *testing.T) {
 	forward := func(k *protocol.KeyPair, i int) error {
 		return relay.Forward(testContext(t), b.PeerID(), mustEnvelope(t, k, []string{bKey}, i, nil))
 	}
+
 	// Per origin: the guard allows a burst of 2 envelopes from one sender.
 	for i := range 2 {
 		if err := forward(origin, i); err != nil {

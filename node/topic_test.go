@@ -145,6 +145,7 @@ func newBarePublisher(t *testing.T, n *Node, topic string) (peer.ID, func([]byte
 		cancel()
 		_ = h.Close()
 	})
+
 	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithNoAuthor(), pubsub.WithMessageIdFn(messageID))
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +159,7 @@ func newBarePublisher(t *testing.T, n *Node, topic string) (peer.ID, func([]byte
 		t.Fatal(err)
 	}
 	t.Cleanup(sub.Cancel)
+
 	if err := h.Connect(testContext(t), peer.AddrInfo{ID: n.PeerID(), Addrs: n.Host().Addrs()}); err != nil {
 		t.Fatal(err)
 	}
