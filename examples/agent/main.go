@@ -98,7 +98,8 @@ func ask(ctx context.Context, n *node.Node, addr, text string, out io.Writer) er
 	}
 }
 
-// answer sends a response to each request, with the request's text in upper case, until ctx ends.
+// answer sends a response to each request, with the request's text in upper case, until ctx
+// ends.
 func answer(ctx context.Context, n *node.Node, out io.Writer) error {
 	for {
 		select {
