@@ -215,7 +215,7 @@ func TestSendFindsPeerThroughDHT(t *testing.T) {
 		t.Fatalf("init: %s", errOut)
 	}
 
-	// A knows only B's key and the bootstrap peer, so the address must come from the DHT.
+	// A has only B's key and the bootstrap peer, so the address must come from the DHT.
 	out, errOut, code := runAgora(t, bin, "--config", cfgA, "--json", "send", evB["peerId"].(string), "via the DHT",
 		"--bootstrap", boot, "--private-network", "--timeout", "60s")
 	if code != 0 {

@@ -129,3 +129,31 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return data
 }
+
+func TestNodeTextOutput(t *testing.T) {
+	isolate(t)
+	cfg := newConfig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"--config", cfg, "node", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns=false"},
+			Streams{In: strings.NewReader(""), Out: pw, Err: io.Discard})
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) == 2 {
+			cancel()
+		}
+	}
+	cancel()
+	if code := <-done; code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if len(lines) < 2 || !strings.Contains(lines[0], "listening on:") || !strings.Contains(lines[1], "/ip4/127.0.0.1/tcp/") {
+		t.Fatalf("text output = %q", lines)
+	}
+}
