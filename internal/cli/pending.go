@@ -11,7 +11,20 @@ import (
 func (a *app) sendRelay(context.Context, *sendPlan) error { return errNotAvailable }
 
 func (a *app) relayCommand() *cobra.Command {
-	return &cobra.Command{Use: "relay", Short: "Run a relay", RunE: func(*cobra.Command, []string) error { return errNotAvailable }}
+	var f relayFlags
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Run a node in relay mode until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			return errNotAvailable
+		},
+	}
+	addRelayFlags(cmd, &f)
+	return cmd
 }
 
 func (a *app) peersDiscoverCommand() *cobra.Command {

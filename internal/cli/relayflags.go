@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agora-p2p/agora/protocol"
+)
+
+// Defaults of `agora relay`: everything on localhost, so a relay started without flags is not
+// reachable from other machines.
+const (
+	DefaultRelayWSAddr = "127.0.0.1:9470"
+)
+
+// DefaultRelayListenAddrs are the libp2p addresses of `agora relay` without --listen.
+var DefaultRelayListenAddrs = []string{"/ip4/127.0.0.1/tcp/9471", "/ip4/127.0.0.1/udp/9471/quic-v1"}
+
+// relayFlags are the flags of `agora relay` beyond the node flags. A flag that is not given
+// leaves the value from the environment, or the default, in place.
+type relayFlags struct {
+	node nodeFlags
+
+	wsAddr                string
+	restAddr              string
+	jwtSecretFile         string
+	maxPeers              int
+	messageTTL            time.Duration
+	rateLimitRPM          float64
+	allowedOrigins        []string
+	trustedProxies        []string
+	senderRateLimit       float64
+	allowUnauthRegister   bool
+	restAllowPrivateKey   bool
+	storagePeers          []string
+	storageDir            string
+	tlsCert               string
+	tlsKey                string
+	changed               func(name string) bool
+	parsedTrustedPrefixes []netip.Prefix
+}
+
+func addRelayFlags(cmd *cobra.Command, f *relayFlags) {
+	addNodeFlags(cmd, &f.node, false, "libp2p listen multiaddr (repeatable; default: the config's list, else "+strings.Join(DefaultRelayListenAddrs, " and ")+")")
+	fl := cmd.Flags()
+	fl.StringVar(&f.wsAddr, "ws-addr", DefaultRelayWSAddr, "HOST:PORT of the WebSocket relay; port 0 picks a free port")
+	fl.StringVar(&f.restAddr, "rest-addr", "", "HOST:PORT of the REST API; empty turns REST off; port 0 picks a free port")
+	fl.StringVar(&f.jwtSecretFile, "jwt-secret-file", "", "file containing the secret that signs REST session tokens (JWT)")
+	fl.IntVar(&f.maxPeers, "max-peers", 0, "maximum number of distinct public keys connected at once (0: the relay's default)")
+	fl.DurationVar(&f.messageTTL, "message-ttl", 0, "how long stored messages for offline peers are kept, such as 24h (0: the relay's default)")
+	fl.Float64Var(&f.rateLimitRPM, "rate-limit-rpm", 0, "requests per minute allowed from one client IP (0: the relay's default)")
+	fl.StringSliceVar(&f.allowedOrigins, "allowed-origins", nil, "comma-separated origins allowed in browser WebSocket and REST requests (default: the relay's)")
+	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "comma-separated IP addresses or CIDR prefixes of proxies whose X-Forwarded-For is believed")
+	fl.Float64Var(&f.senderRateLimit, "sender-rate-limit", 0, "envelopes per minute accepted from one sender key; 0 turns the limit off")
+	fl.BoolVar(&f.allowUnauthRegister, "allow-unauthenticated-register", false, "accept WebSocket registrations without proof of the private key, as the earlier relay does")
+	fl.BoolVar(&f.restAllowPrivateKey, "rest-allow-private-key", false, "let REST clients send their private key to register, as the earlier relay's API allows")
+	fl.StringSliceVar(&f.storagePeers, "storage-peers", nil, "comma-separated public keys whose messages are stored while they are offline")
+	fl.StringVar(&f.storageDir, "storage-dir", "", "directory of the message store (default: beside the config file)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serves wss:// and https:// with --tls-key")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM) for --tls-cert")
+	f.changed = func(name string) bool { return cmd.Flags().Changed(name) }
+}
+
+// validate checks the flag values that can be checked without starting anything.
+func (f *relayFlags) validate() error {
+	if err := checkHostPort("--ws-addr", f.wsAddr); err != nil {
+		return err
+	}
+	if f.restAddr != "" {
+		if err := checkHostPort("--rest-addr", f.restAddr); err != nil {
+			return err
+		}
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageError("--tls-cert and --tls-key go together; give both or neither")
+	}
+	for name, v := range map[string]float64{"--rate-limit-rpm": f.rateLimitRPM, "--sender-rate-limit": f.senderRateLimit} {
+		if v < 0 {
+			return usageError("invalid %s %v: it must not be negative", name, v)
+		}
+	}
+	if f.maxPeers < 0 {
+		return usageError("invalid --max-peers %d: it must not be negative", f.maxPeers)
+	}
+	if f.messageTTL < 0 {
+		return usageError("invalid --message-ttl %s: it must not be negative", f.messageTTL)
+	}
+	for _, k := range f.storagePeers {
+		if _, err := protocol.ParsePublicKey(strings.TrimSpace(k)); err != nil {
+			return usageError("invalid --storage-peers entry: %v", err)
+		}
+	}
+	f.parsedTrustedPrefixes = nil
+	for _, s := range f.trustedProxies {
+		p, err := parsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return usageError("invalid --trusted-proxies entry %q: expected an IP address or CIDR prefix", s)
+		}
+		f.parsedTrustedPrefixes = append(f.parsedTrustedPrefixes, p)
+	}
+	return nil
+}
+
+func checkHostPort(flag, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageError("invalid %s %q: expected HOST:PORT, such as 127.0.0.1:9470: %v", flag, addr, err)
+	}
+	if host == "" {
+		return usageError("invalid %s %q: the host is empty; use 0.0.0.0 to listen on every interface", flag, addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return usageError("invalid %s %q: %v", flag, addr, err)
+	}
+	return nil
+}
+
+// parsePrefix accepts a CIDR prefix or a single address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("parse %q: %w", s, err)
+	}
+	return netip.PrefixFrom(addr, addr.BitLen()), nil
+}
