@@ -1,0 +1,166 @@
+package relaymode
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+
+	"github.com/agora-p2p/agora/protocol"
+)
+
+// handle dispatches one text frame.
+func (s *wsSession) handle(data []byte) {
+	trimmed := bytes.TrimSpace(data)
+	if !json.Valid(trimmed) {
+		s.sendError(refuse(CodeInvalidJSON, "Invalid message format: the frame is not JSON"))
+		return
+	}
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		s.sendError(refuse(CodeInvalidFrame, "Invalid message format: the frame is not a JSON object"))
+		return
+	}
+	var f inFrame
+	if err := json.Unmarshal(trimmed, &f); err != nil {
+		s.sendError(refuse(CodeInvalidFrame, "Invalid message format: %v", err))
+		return
+	}
+	switch f.Type {
+	case "register":
+		s.handleRegister(&f)
+	case "message":
+		s.handleMessage(&f)
+	case "ping":
+		s.send(map[string]string{"type": "pong"})
+	case "ack":
+		s.handleAck(&f)
+	default:
+		s.sendError(refuse(CodeUnknownType, "Unknown message type: %.64q", f.Type))
+	}
+}
+
+func (s *wsSession) handleRegister(f *inFrame) {
+	if s.Key() != "" {
+		s.sendError(refuse(CodeAlreadyRegistered, "this connection is already registered"))
+		return
+	}
+	if f.PublicKey == nil || *f.PublicKey == "" {
+		s.sendError(refuse(CodeInvalidFrame, "Invalid registration: missing or invalid publicKey"))
+		return
+	}
+	key, err := protocol.ParsePublicKey(*f.PublicKey)
+	if err != nil || key.String() != *f.PublicKey {
+		s.sendError(refuse(CodeInvalidFrame, "Invalid registration: publicKey must be a lowercase SPKI hex Ed25519 key"))
+		return
+	}
+	if err := s.checkPossession(key, f.Signature); err != nil {
+		s.r.metrics.AuthFailure("websocket")
+		s.r.log.Info("WebSocket registration rejected", "session", s.id, "remote", s.remote, "key", key.String(), "err", err.message)
+		s.sendError(err)
+		return
+	}
+	s.mu.Lock()
+	s.key = key.String()
+	s.mu.Unlock()
+	if err := s.r.register(s, f.Metadata); err != nil {
+		s.sendError(err.(*relayError))
+		s.shutdown("relay at capacity")
+		return
+	}
+	s.send(map[string]any{
+		"type":      "registered",
+		"publicKey": s.key,
+		"sessionId": s.id,
+		"peers":     s.r.registeredPeers(s.key),
+	})
+	s.r.deliverStored(s)
+}
+
+// checkPossession verifies the signature over the session's challenge. Without a signature it
+// passes only when AllowUnauthenticatedRegister is set.
+func (s *wsSession) checkPossession(key protocol.PublicKey, signature string) *relayError {
+	if signature == "" {
+		if s.r.cfg.AllowUnauthenticatedRegister {
+			return nil
+		}
+		return refuse(CodeUnauthenticated,
+			"register must carry signature: hex Ed25519 signature of %q by publicKey", ChallengeText(s.r.selfKey, s.nonce))
+	}
+	sig, err := hex.DecodeString(signature)
+	if err != nil || !key.Verify([]byte(ChallengeText(s.r.selfKey, s.nonce)), sig) {
+		return refuse(CodeUnauthenticated, "the signature does not verify for publicKey over this connection's challenge")
+	}
+	return nil
+}
+
+// registeredPeers lists the connected keys other than key, and storage peers while offline.
+func (r *Relay) registeredPeers(key string) []map[string]string {
+	var out []map[string]string
+	seen := make(map[string]bool)
+	for _, p := range r.peerList(key) {
+		out = append(out, map[string]string{"publicKey": p.PublicKey})
+		seen[p.PublicKey] = true
+	}
+	for _, k := range r.storagePeerKeys() {
+		if k != key && !seen[k] {
+			out = append(out, map[string]string{"publicKey": k})
+		}
+	}
+	if out == nil {
+		out = []map[string]string{}
+	}
+	return out
+}
+
+func (s *wsSession) handleMessage(f *inFrame) {
+	key := s.Key()
+	if key == "" {
+		s.sendError(refuse(CodeNotRegistered, "Not registered: send registration message first"))
+		return
+	}
+	if f.To == nil || *f.To == "" {
+		s.sendError(refuse(CodeInvalidFrame, `Invalid message: missing or invalid "to" field`))
+		return
+	}
+	if len(f.Envelope) == 0 || f.Envelope[0] != '{' {
+		s.sendError(refuse(CodeInvalidFrame, `Invalid message: missing or invalid "envelope" field`))
+		return
+	}
+	to := *f.To
+	raw := []byte(f.Envelope)
+	// Mesh delivery can take a dial; it runs beside the read loop so other frames go on.
+	if !s.r.isLocalOrStored(to) && to != s.r.selfKey {
+		s.r.goTracked(func() { s.report(s.r.ingest(s.r.ctx, raw, key, to)) })
+		return
+	}
+	s.report(s.r.ingest(context.Background(), raw, key, to))
+}
+
+// report answers a message frame: an error frame for a refusal, else a delivered or stored
+// frame, which clients of the earlier relay ignore.
+func (s *wsSession) report(env *protocol.Envelope, out outcome, err error) {
+	if err != nil {
+		s.sendError(err.(*relayError))
+		return
+	}
+	frame := map[string]string{"type": string(out), "id": env.ID}
+	if out == outcomeForwarded {
+		frame["type"] = string(outcomeDelivered)
+		frame["via"] = "mesh"
+	}
+	s.send(frame)
+}
+
+func (r *Relay) isLocalOrStored(key string) bool {
+	return r.hasSession(key) || r.isStoragePeer(key)
+}
+
+func (s *wsSession) handleAck(f *inFrame) {
+	key := s.Key()
+	if key == "" || f.ID == "" || s.r.cfg.Store == nil || !s.r.isStoragePeer(key) {
+		return
+	}
+	if err := s.r.cfg.Store.Delete(key, f.ID); err != nil {
+		s.r.log.Error("deleting an acked stored envelope failed", "key", key, "envelope", f.ID, "err", err)
+	}
+}
