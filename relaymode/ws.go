@@ -99,10 +99,10 @@ type wsSession struct {
 	key   string // set once registered
 	queue chan []byte
 
-	presMu    sync.Mutex
+	presMu      sync.Mutex
 	presPending map[string]string // key → peer_online or peer_offline
-	presOrder []string
-	presWake  chan struct{}
+	presOrder   []string
+	presWake    chan struct{}
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -110,15 +110,15 @@ type wsSession struct {
 
 func newWSSession(r *Relay, conn *websocket.Conn) *wsSession {
 	s := &wsSession{
-		r:         r,
-		conn:      conn,
-		id:        newSessionID(),
-		nonce:     newNonce(),
-		remote:    conn.RemoteAddr().String(),
-		queue:     make(chan []byte, r.cfg.SendQueue),
+		r:           r,
+		conn:        conn,
+		id:          newSessionID(),
+		nonce:       newNonce(),
+		remote:      conn.RemoteAddr().String(),
+		queue:       make(chan []byte, r.cfg.SendQueue),
 		presPending: make(map[string]string),
-		presWake:  make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		presWake:    make(chan struct{}, 1),
+		done:        make(chan struct{}),
 	}
 	conn.SetReadLimit(int64(r.cfg.Limits.MaxBytes) + 64<<10)
 	return s
