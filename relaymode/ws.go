@@ -14,13 +14,9 @@ import (
 	"github.com/agora-p2p/agora/protocol"
 )
 
-// ChallengePrefix starts the text a WebSocket or REST client signs to prove it holds the key it
-// registers: ChallengePrefix + relay public key + ":" + nonce.
-const ChallengePrefix = "agora-relay-register:v1:"
-
-// ChallengeText returns the text signed in a register request.
+// ChallengeText returns the text signed in a register request (protocol.RegisterChallenge).
 func ChallengeText(relayKey, nonce string) string {
-	return ChallengePrefix + relayKey + ":" + nonce
+	return protocol.RegisterChallenge(relayKey, nonce)
 }
 
 func newNonce() string {
@@ -200,6 +196,16 @@ func (s *wsSession) takePresence(max int) [][]byte {
 
 func (s *wsSession) close(reason string) { s.shutdown(reason) }
 
+// closeAfterQueued closes the connection once the frames queued so far are written, so that a
+// final error frame reaches the client.
+func (s *wsSession) closeAfterQueued() {
+	select {
+	case s.queue <- nil:
+	default:
+		s.shutdown("send queue full")
+	}
+}
+
 // shutdown stops both loops; the read loop unregisters the session.
 func (s *wsSession) shutdown(reason string) {
 	s.closeOnce.Do(func() {
@@ -218,7 +224,8 @@ func (s *wsSession) writeLoop() {
 	for {
 		select {
 		case data := <-s.queue:
-			if !s.write(data) {
+			if data == nil || !s.write(data) {
+				s.shutdown("closed by the relay")
 				return
 			}
 			continue
@@ -228,7 +235,8 @@ func (s *wsSession) writeLoop() {
 		case <-s.done:
 			return
 		case data := <-s.queue:
-			if !s.write(data) {
+			if data == nil || !s.write(data) {
+				s.shutdown("closed by the relay")
 				return
 			}
 		case <-s.presWake:
@@ -272,8 +280,8 @@ func (s *wsSession) readLoop() {
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.Is(err, websocket.ErrReadLimit) {
-				s.sendError(refuse(CodeTooLarge, "frame exceeds %d bytes", s.r.cfg.Limits.MaxBytes+64<<10))
-				s.r.log.Info("closing a WebSocket client that sent an oversized frame", "session", s.id, "remote", s.remote)
+				// gorilla/websocket has already sent close code 1009 (message too big).
+				s.r.log.Info("closed a WebSocket client that sent an oversized frame", "session", s.id, "remote", s.remote)
 			} else if !errors.As(err, &ce) {
 				s.r.log.Debug("WebSocket read ended", "session", s.id, "err", err)
 			}

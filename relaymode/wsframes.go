@@ -63,8 +63,11 @@ func (s *wsSession) handleRegister(f *inFrame) {
 	s.key = key.String()
 	s.mu.Unlock()
 	if err := s.r.register(s, f.Metadata); err != nil {
+		s.mu.Lock()
+		s.key = ""
+		s.mu.Unlock()
 		s.sendError(err.(*relayError))
-		s.shutdown("relay at capacity")
+		s.closeAfterQueued()
 		return
 	}
 	s.send(map[string]any{

@@ -115,7 +115,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("open store: create storage directory: %w", err)
+		return nil, fmt.Errorf("open store: create storage directory %s: %w", opts.Dir, err)
 	}
 	path := filepath.Join(opts.Dir, FileName)
 	db, err := openBolt(path, opts.LockTimeout)
