@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -286,7 +287,7 @@ func TestExpireManyBatches(t *testing.T) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for i := range want {
 			e := *env
-			e.ID = strings.Repeat("0", 56) + padInt(i)
+			e.ID = fmt.Sprintf("%064d", i)
 			wire, _ := e.MarshalJSON()
 			if _, err := s.putTx(tx, peer, e.ID, wire); err != nil {
 				return err
@@ -307,16 +308,6 @@ func TestExpireManyBatches(t *testing.T) {
 	if st := s.Stats(); st.Messages != 0 || st.Bytes != 0 {
 		t.Errorf("Stats after expiring all = %+v, want zero", st)
 	}
-}
-
-func padInt(i int) string {
-	const digits = "0123456789"
-	b := []byte("00000000")
-	for p := len(b) - 1; p >= 0 && i > 0; p-- {
-		b[p] = digits[i%10]
-		i /= 10
-	}
-	return string(b)
 }
 
 func TestSince(t *testing.T) {
