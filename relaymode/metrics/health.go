@@ -30,7 +30,7 @@ type Health struct {
 	Checks map[string]string `json:"checks"` // "ok" or the error text, by check name
 }
 
-// HealthHandler returns the /healthz handler. It answers 200 when every readiness check
+// HealthHandler returns the /healthz handler. It responds 200 when every readiness check
 // passes, else 503, with a Health body in both cases. A response at all shows liveness.
 func (m *Metrics) HealthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +67,7 @@ func (m *Metrics) health() Health {
 	return h
 }
 
-// StatsSource is what WatchStore reads; *store.Store implements it.
+// StatsSource is a source of store counters, such as *store.Store.
 type StatsSource interface {
 	Stats() store.Stats
 }

@@ -23,7 +23,7 @@ type Metrics struct {
 	reg           *prometheus.Registry
 	sessions      *prometheus.GaugeVec
 	relayed       prometheus.Counter
-	refused       *prometheus.CounterVec
+	rejected      *prometheus.CounterVec
 	rateLimited   prometheus.Counter
 	duplicates    prometheus.Counter
 	authFailures  *prometheus.CounterVec
@@ -48,7 +48,7 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "envelopes_relayed_total",
 			Help: "Envelopes delivered to a client or forwarded to the mesh.",
 		}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "envelopes_rejected_total",
 			Help: "Envelopes rejected, by reason code.",
 		}, []string{"reason"}),
@@ -70,7 +70,7 @@ func New() *Metrics {
 		}),
 		labels: newLabelSets(),
 	}
-	m.reg.MustRegister(m.sessions, m.relayed, m.refused, m.rateLimited, m.duplicates,
+	m.reg.MustRegister(m.sessions, m.relayed, m.rejected, m.rateLimited, m.duplicates,
 		m.authFailures, m.slowConsumers,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -93,11 +93,11 @@ func (m *Metrics) SessionClosed(kind string) {
 // Relayed counts one envelope delivered or forwarded.
 func (m *Metrics) Relayed() { m.relayed.Inc() }
 
-// Refused counts one envelope rejected with reason, a protocol.Reason code or a relay error
+// Refused counts one envelope rejected with reason (the name matches the relay's Metrics interface),, a protocol.Reason code or a relay error
 // code. The reasons "rate_limited" and "duplicate" also count in rate_limited_total and
 // duplicates_total.
 func (m *Metrics) Refused(reason string) {
-	m.refused.WithLabelValues(m.labels.reason.value(reason)).Inc()
+	m.rejected.WithLabelValues(m.labels.reason.value(reason)).Inc()
 	switch reason {
 	case "rate_limited":
 		m.rateLimited.Inc()
