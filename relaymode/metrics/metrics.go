@@ -93,9 +93,9 @@ func (m *Metrics) SessionClosed(kind string) {
 // Relayed counts one envelope delivered or forwarded.
 func (m *Metrics) Relayed() { m.relayed.Inc() }
 
-// Refused counts one envelope rejected with reason (the name matches the relay's Metrics interface),, a protocol.Reason code or a relay error
-// code. The reasons "rate_limited" and "duplicate" also count in rate_limited_total and
-// duplicates_total.
+// Refused counts one envelope rejected with reason, a protocol.Reason code or a relay error
+// code. Its name matches the relay's Metrics interface. The reasons "rate_limited" and
+// "duplicate" also count in rate_limited_total and duplicates_total.
 func (m *Metrics) Refused(reason string) {
 	m.rejected.WithLabelValues(m.labels.reason.value(reason)).Inc()
 	switch reason {
