@@ -1,8 +1,16 @@
 package cli
 
 import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/agora-p2p/agora/protocol"
+	"github.com/agora-p2p/agora/relaymode/client"
 )
 
 func TestRelayFlagErrors(t *testing.T) {
@@ -38,5 +46,170 @@ func TestRelayHelpNamesUnits(t *testing.T) {
 		if !strings.Contains(help, want) {
 			t.Errorf("relay --help lacks %q", want)
 		}
+	}
+}
+
+// clearRelayEnv empties the earlier relay's environment variables for the test.
+func clearRelayEnv(t *testing.T) {
+	for _, name := range []string{"RELAY_PORT", "PORT", "REST_PORT", "JWT_SECRET", "AGORA_RELAY_JWT_SECRET",
+		"AGORA_JWT_EXPIRY_SECONDS", "MAX_PEERS", "MESSAGE_TTL_MS", "RATE_LIMIT_RPM", "ALLOWED_ORIGINS",
+		"AGORA_ALLOW_UNAUTHENTICATED_REGISTER"} {
+		t.Setenv(name, "")
+	}
+}
+
+// startRelayCommand runs `agora relay` in-process on free localhost ports and returns its
+// listening event.
+func startRelayCommand(t *testing.T, extra ...string) (*background, map[string]any) {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "relay.json")
+	args := append([]string{"--config", cfg, "--json", "relay", "--ws-addr", "127.0.0.1:0",
+		"--listen", "/ip4/127.0.0.1/tcp/0"}, extra...)
+	b := startBackground(t, args...)
+	ev := b.next(t)
+	if ev["event"] != "listening" {
+		t.Fatalf("first event = %v", ev)
+	}
+	return b, ev
+}
+
+func dialRelay(t *testing.T, url string, key *protocol.KeyPair) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func nextMessage(t *testing.T, c *client.Client) client.Message {
+	t.Helper()
+	select {
+	case m := <-c.Messages():
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message within 10s")
+	}
+	return client.Message{}
+}
+
+func TestRelaySendAndDiscover(t *testing.T) {
+	isolate(t)
+	clearRelayEnv(t)
+	relay, ev := startRelayCommand(t)
+	ws, _ := ev["ws"].(string)
+	if !strings.HasPrefix(ws, "ws://127.0.0.1:") {
+		t.Fatalf("ws = %v", ev["ws"])
+	}
+	if _, has := ev["rest"]; has {
+		t.Fatalf("rest present without REST: %v", ev)
+	}
+	if addrs, _ := ev["addrs"].([]any); len(addrs) == 0 || !strings.Contains(addrs[0].(string), "/ip4/127.0.0.1/") {
+		t.Fatalf("addrs = %v", ev["addrs"])
+	}
+
+	bob := newKey(t)
+	bobConn := dialRelay(t, ws, bob)
+	if bobConn.RelayKey() != ev["publicKey"] {
+		t.Fatalf("relay key %s, listening event %v", bobConn.RelayKey(), ev["publicKey"])
+	}
+	cfg := newConfig(t)
+	sent := decodeJSON(t, mustRun(t, "--config", cfg, "--json", "send", bob.PublicKey().String(), "via relay", "--relay", ws))
+	if sent["transport"] != "relay" {
+		t.Fatalf("send = %v", sent)
+	}
+	m := nextMessage(t, bobConn)
+	if m.Envelope.ID != sent["id"] || string(m.Envelope.Payload) != `{"text":"via relay"}` {
+		t.Fatalf("bob received %+v", m.Envelope)
+	}
+
+	found := decodeJSON(t, mustRun(t, "--config", cfg, "--json", "peers", "discover", "--relay", ws,
+		"--relay-pubkey", ev["peerId"].(string), "--save"))
+	if found["relayPublicKey"] != ev["publicKey"] || found["peersSaved"] != float64(1) {
+		t.Fatalf("discover = %v", found)
+	}
+	if c := loadConfig(t, cfg); len(c.Peers) != 1 || c.Peers[0].PublicKey != bob.PublicKey().String() {
+		t.Fatalf("saved peers = %+v", c.Peers)
+	}
+	text := mustRun(t, "--config", cfg, "peers", "discover", "--relay", ws, "--limit", "1").stdout
+	if !strings.Contains(text, "@"+bob.PublicKey().Short()) {
+		t.Fatalf("text discover = %q", text)
+	}
+
+	// A relay that proves another key is rejected.
+	other := newKey(t).PublicKey().String()
+	r := runCLI(t, "", "--config", cfg, "peers", "discover", "--relay", ws, "--relay-pubkey", other)
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "identified itself") {
+		t.Fatalf("wrong relay key: exit %d, %q", r.code, r.stderr)
+	}
+	r = runCLI(t, "", "--config", cfg, "send", bob.PublicKey().String(), "x", "--relay", "ws://127.0.0.1:1", "--timeout", "5s")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "relay: dial relay") {
+		t.Fatalf("unreachable relay: exit %d, %q", r.code, r.stderr)
+	}
+	if code := relay.stop(t); code != ExitOK {
+		t.Fatalf("relay exit %d; stderr:\n%s", code, relay.stderr.String())
+	}
+}
+
+func TestRelayRESTAndEnvironment(t *testing.T) {
+	isolate(t)
+	clearRelayEnv(t)
+	secret := filepath.Join(t.TempDir(), "jwt")
+	if err := os.WriteFile(secret, []byte(strings.Repeat("s", 40)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := newConfig(t)
+	r := runCLI(t, "", "--config", cfg, "relay", "--ws-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "needs a JWT secret") {
+		t.Fatalf("REST without secret: exit %d, %q", r.code, r.stderr)
+	}
+	short := filepath.Join(t.TempDir(), "short")
+	os.WriteFile(short, []byte("tooshort"), 0o600)
+	r = runCLI(t, "", "--config", cfg, "relay", "--rest-addr", "127.0.0.1:0", "--jwt-secret-file", short)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "at least 32") {
+		t.Fatalf("short secret: exit %d, %q", r.code, r.stderr)
+	}
+	t.Setenv("RELAY_PORT", "not-a-port")
+	r = runCLI(t, "", "--config", cfg, "relay")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "RELAY_PORT") {
+		t.Fatalf("bad RELAY_PORT: exit %d, %q", r.code, r.stderr)
+	}
+	// The flag wins over the environment.
+	t.Setenv("RELAY_PORT", "1")
+	relay, ev := startRelayCommand(t, "--rest-addr", "127.0.0.1:0", "--jwt-secret-file", secret)
+	rest, _ := ev["rest"].(string)
+	if !strings.HasPrefix(rest, "http://127.0.0.1:") {
+		t.Fatalf("rest = %v", ev["rest"])
+	}
+	resp, err := http.Get(rest + "/v1/peers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /v1/peers without a token: %s", resp.Status)
+	}
+	if code := relay.stop(t); code != ExitOK {
+		t.Fatalf("relay exit %d", code)
+	}
+}
+
+func TestRelayStoresForOfflinePeer(t *testing.T) {
+	isolate(t)
+	clearRelayEnv(t)
+	carol := newKey(t)
+	relay, ev := startRelayCommand(t, "--storage-peers", carol.PublicKey().String(), "--storage-dir", t.TempDir())
+	ws := ev["ws"].(string)
+	cfg := newConfig(t)
+	sent := decodeJSON(t, mustRun(t, "--config", cfg, "--json", "send", carol.PublicKey().String(), "while away", "--relay", ws))
+	carolConn := dialRelay(t, ws, carol)
+	if m := nextMessage(t, carolConn); m.Envelope.ID != sent["id"] {
+		t.Fatalf("carol received %s, want the stored %v", m.Envelope.ID, sent["id"])
+	}
+	if code := relay.stop(t); code != ExitOK {
+		t.Fatalf("relay exit %d", code)
 	}
 }

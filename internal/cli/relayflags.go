@@ -10,13 +10,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agora-p2p/agora/protocol"
+	"github.com/agora-p2p/agora/relaymode"
 )
 
-// Defaults of `agora relay`: everything on localhost, so a relay started without flags is not
-// reachable from other machines.
-const (
-	DefaultRelayWSAddr = "127.0.0.1:9470"
-)
+// DefaultRelayWSAddr is the WebSocket address of `agora relay`. Like the other defaults it is on
+// localhost, so a relay started without flags is not reachable from other machines.
+const DefaultRelayWSAddr = relaymode.DefaultWSAddr
 
 // DefaultRelayListenAddrs are the libp2p addresses of `agora relay` without --listen.
 var DefaultRelayListenAddrs = []string{"/ip4/127.0.0.1/tcp/9471", "/ip4/127.0.0.1/udp/9471/quic-v1"}

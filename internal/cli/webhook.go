@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -85,6 +84,3 @@ func postWebhook(ctx context.Context, url, token string, body []byte) (int, erro
 	}
 	return resp.StatusCode, fmt.Errorf("POST %s: HTTP %s: %s", url, resp.Status, detail)
 }
-
-// errNotAvailable marks a transport whose package is not part of this build yet.
-var errNotAvailable = errors.New("transport not available in this build")
