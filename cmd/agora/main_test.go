@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/agora-p2p/agora/internal/config"
+	"github.com/agora-p2p/agora/protocol"
 )
 
 // buildAgora compiles this command into a temporary directory.
@@ -229,4 +235,65 @@ func TestSendFindsPeerThroughDHT(t *testing.T) {
 	if _, _, code := runAgora(t, bin, "--config", cfgA, "send", evB["peerId"].(string), "x", "--bootstrap", boot, "--direct"); code != 1 {
 		t.Fatalf("--direct without an address: exit %d, want 1", code)
 	}
+}
+
+func TestRelayProcessStartsAndStops(t *testing.T) {
+	bin := buildAgora(t)
+	cfg := filepath.Join(t.TempDir(), "relay.json")
+	relay := startAgora(t, bin, "--config", cfg, "--json", "relay", "--ws-addr", "127.0.0.1:0",
+		"--listen", "/ip4/127.0.0.1/tcp/0")
+	ev := relay.nextEvent(t, 30*time.Second)
+	if ev["event"] != "listening" || !strings.HasPrefix(ev["ws"].(string), "ws://127.0.0.1:") {
+		t.Fatalf("first event = %v", ev)
+	}
+	if _, has := ev["rest"]; has {
+		t.Fatalf("rest present without REST: %v", ev)
+	}
+	// The relay created an identity on first run; a node client sends through it.
+	dir := t.TempDir()
+	cfgB := filepath.Join(dir, "b.json")
+	if _, errOut, code := runAgora(t, bin, "--config", cfgB, "init"); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+	out, errOut, code := runAgora(t, bin, "--config", cfgB, "--json", "peers", "discover", "--relay", ev["ws"].(string))
+	if code != 0 || !strings.Contains(out, ev["publicKey"].(string)) {
+		t.Fatalf("discover exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if code := relay.stop(t); code != 0 {
+		t.Fatalf("relay exit %d after SIGTERM; stderr:\n%s", code, relay.stderr.String())
+	}
+}
+
+// TestConfigSurvivesSIGKILL kills `peers add` processes at random points of their run. The
+// config must stay parseable with every peer either fully present or absent.
+func TestConfigSurvivesSIGKILL(t *testing.T) {
+	bin := buildAgora(t)
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	if _, errOut, code := runAgora(t, bin, "--config", cfg, "init"); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+	for i := range 30 {
+		k, err := protocol.GenerateKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "--config", cfg, "peers", "add", fmt.Sprintf("p%d", i), "--pubkey", k.PublicKey().String())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i%10) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		c, err := config.Load(cfg, nil)
+		if err != nil {
+			t.Fatalf("after SIGKILL %d: %v", i, err)
+		}
+		if c.Identity == nil {
+			t.Fatalf("after SIGKILL %d: identity lost", i)
+		}
+	}
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }
