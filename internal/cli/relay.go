@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agora-p2p/agora/relaymode"
+	"github.com/agora-p2p/agora/relaymode/metrics"
 	"github.com/agora-p2p/agora/relaymode/store"
 )
 
@@ -69,6 +71,7 @@ func (a *app) runRelay(f *relayFlags) error {
 	if st != nil {
 		defer st.Close()
 	}
+	addMetrics(&cfg, st)
 	return a.serveRelay(cfg, st)
 }
 
@@ -102,7 +105,6 @@ func (f *relayFlags) apply(cfg *relaymode.Config, a *app) error {
 	if set("allow-unauthenticated-register") {
 		cfg.AllowUnauthenticatedRegister = f.allowUnauthRegister
 	}
-	// Sending a private key to a server is unsafe, so this implementation asks for it.
 	cfg.AllowPrivateKeyRegister = f.restAllowPrivateKey
 	cfg.StoragePeers = f.storagePeers
 	if f.jwtSecretFile != "" {
@@ -111,6 +113,9 @@ func (f *relayFlags) apply(cfg *relaymode.Config, a *app) error {
 			return err
 		}
 		cfg.JWTSecret = secret
+	}
+	if cfg.RESTAddr == "" && len(cfg.JWTSecret) > 0 {
+		cfg.RESTAddr = DefaultRelayRESTAddr
 	}
 	if cfg.RESTAddr != "" && len(cfg.JWTSecret) == 0 {
 		return usageError("REST at %s needs a JWT secret: give --jwt-secret-file or set JWT_SECRET", cfg.RESTAddr)
@@ -166,6 +171,19 @@ func (a *app) openStore(f *relayFlags, configPath string, cfg *relaymode.Config)
 	}
 	cfg.Store = storeAdapter{st}
 	return st, nil
+}
+
+// addMetrics serves /metrics and /healthz on the WebSocket listener. The store, when there is
+// one, adds its depth to the metrics and its Check to the readiness checks.
+func addMetrics(cfg *relaymode.Config, st *store.Store) {
+	m := metrics.New()
+	cfg.Metrics = m
+	cfg.Node.Metrics = m.Registry()
+	cfg.Handlers = map[string]http.Handler{"/metrics": m.Handler(), "/healthz": m.HealthHandler()}
+	if st != nil {
+		m.WatchStore(st)
+		m.AddReadinessCheck("store", st.Check)
+	}
 }
 
 func (a *app) serveRelay(cfg relaymode.Config, st *store.Store) error {

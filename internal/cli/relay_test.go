@@ -25,7 +25,7 @@ func TestRelayFlagErrors(t *testing.T) {
 		{[]string{"--rest-addr", "127.0.0.1:http-nope"}, "invalid --rest-addr"},
 		{[]string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key"},
 		{[]string{"--sender-rate-limit", "-1"}, "invalid --sender-rate-limit"},
-		{[]string{"--max-peers", "-2"}, "invalid --max-peers"},
+		{[]string{"--max-peers", "0"}, "invalid --max-peers"},
 		{[]string{"--message-ttl", "-1s"}, "invalid --message-ttl"},
 		{[]string{"--message-ttl", "soon"}, "invalid argument"},
 		{[]string{"--storage-peers", "abc"}, "invalid --storage-peers"},
@@ -191,6 +191,17 @@ func TestRelayRESTAndEnvironment(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("GET /v1/peers without a token: %s", resp.Status)
+	}
+	wsHTTP := "http" + strings.TrimPrefix(ev["ws"].(string), "ws")
+	for _, path := range []string{"/healthz", "/metrics"} {
+		resp, err := http.Get(wsHTTP + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
 	}
 	if code := relay.stop(t); code != ExitOK {
 		t.Fatalf("relay exit %d", code)

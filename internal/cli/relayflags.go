@@ -17,8 +17,12 @@ import (
 // localhost, so a relay started without flags is not reachable from other machines.
 const DefaultRelayWSAddr = relaymode.DefaultWSAddr
 
+// DefaultRelayRESTAddr is the REST address of `agora relay` when a JWT secret is given without
+// --rest-addr or REST_PORT.
+const DefaultRelayRESTAddr = "127.0.0.1:9471"
+
 // DefaultRelayListenAddrs are the libp2p addresses of `agora relay` without --listen.
-var DefaultRelayListenAddrs = []string{"/ip4/127.0.0.1/tcp/9471", "/ip4/127.0.0.1/udp/9471/quic-v1"}
+var DefaultRelayListenAddrs = []string{"/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"}
 
 // relayFlags are the flags of `agora relay` beyond the node flags. A flag that is not given
 // leaves the value from the environment, or the default, in place.
@@ -46,20 +50,23 @@ type relayFlags struct {
 
 func addRelayFlags(cmd *cobra.Command, f *relayFlags) {
 	addNodeFlags(cmd, &f.node, false, "libp2p listen multiaddr (repeatable; default: the config's list, else "+strings.Join(DefaultRelayListenAddrs, " and ")+")")
+	// A relay is a circuit relay and DHT server for the mesh unless told otherwise.
+	cmd.Flags().Lookup("relay-service").DefValue = "true"
+	f.node.relayService = true
 	fl := cmd.Flags()
 	fl.StringVar(&f.wsAddr, "ws-addr", DefaultRelayWSAddr, "HOST:PORT of the WebSocket relay; port 0 picks a free port")
-	fl.StringVar(&f.restAddr, "rest-addr", "", "HOST:PORT of the REST API; empty turns REST off; port 0 picks a free port")
+	fl.StringVar(&f.restAddr, "rest-addr", "", "HOST:PORT of the REST API; port 0 picks a free port (default: "+DefaultRelayRESTAddr+" when a JWT secret is given, else off)")
 	fl.StringVar(&f.jwtSecretFile, "jwt-secret-file", "", "file containing the secret that signs REST session tokens (JWT)")
-	fl.IntVar(&f.maxPeers, "max-peers", 0, "maximum number of distinct public keys connected at once (0: the relay's default)")
-	fl.DurationVar(&f.messageTTL, "message-ttl", 0, "how long stored messages for offline peers are kept, such as 24h (0: the relay's default)")
-	fl.Float64Var(&f.rateLimitRPM, "rate-limit-rpm", 0, "requests per minute allowed from one client IP (0: the relay's default)")
-	fl.StringSliceVar(&f.allowedOrigins, "allowed-origins", nil, "comma-separated origins allowed in browser WebSocket and REST requests (default: the relay's)")
+	fl.IntVar(&f.maxPeers, "max-peers", relaymode.DefaultMaxPeers, "maximum number of distinct public keys connected at once")
+	fl.DurationVar(&f.messageTTL, "message-ttl", relaymode.DefaultMessageTTL, "how long messages buffered for REST sessions are kept, such as 24h")
+	fl.Float64Var(&f.rateLimitRPM, "rate-limit-rpm", relaymode.DefaultRateLimitRPM, "REST requests per minute allowed from one client IP; 0 turns the limit off")
+	fl.StringSliceVar(&f.allowedOrigins, "allowed-origins", []string{"*"}, "comma-separated origins allowed in browser WebSocket and REST requests; * allows any")
 	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "comma-separated IP addresses or CIDR prefixes of proxies whose X-Forwarded-For is believed")
-	fl.Float64Var(&f.senderRateLimit, "sender-rate-limit", 0, "envelopes per minute accepted from one sender key; 0 turns the limit off")
+	fl.Float64Var(&f.senderRateLimit, "sender-rate-limit", relaymode.DefaultSenderRate, "envelopes per minute accepted from one sender key; 0 turns the limit off")
 	fl.BoolVar(&f.allowUnauthRegister, "allow-unauthenticated-register", false, "accept WebSocket registrations without proof of the private key, as the earlier relay does")
-	fl.BoolVar(&f.restAllowPrivateKey, "rest-allow-private-key", false, "let REST clients send their private key to register, as the earlier relay's API allows")
+	fl.BoolVar(&f.restAllowPrivateKey, "rest-allow-private-key", true, "accept the earlier relay's REST registration, in which the client sends its private key; =false refuses it")
 	fl.StringSliceVar(&f.storagePeers, "storage-peers", nil, "comma-separated public keys whose messages are stored while they are offline")
-	fl.StringVar(&f.storageDir, "storage-dir", "", "directory of the message store (default: beside the config file)")
+	fl.StringVar(&f.storageDir, "storage-dir", "", "directory of the message store for --storage-peers (default: relay-store beside the config file)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serves wss:// and https:// with --tls-key")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM) for --tls-cert")
 	f.changed = func(name string) bool { return cmd.Flags().Changed(name) }
@@ -83,11 +90,11 @@ func (f *relayFlags) validate() error {
 			return usageError("invalid %s %v: it must not be negative", name, v)
 		}
 	}
-	if f.maxPeers < 0 {
-		return usageError("invalid --max-peers %d: it must not be negative", f.maxPeers)
+	if f.maxPeers <= 0 {
+		return usageError("invalid --max-peers %d: it must be positive", f.maxPeers)
 	}
-	if f.messageTTL < 0 {
-		return usageError("invalid --message-ttl %s: it must not be negative", f.messageTTL)
+	if f.messageTTL <= 0 {
+		return usageError("invalid --message-ttl %s: it must be positive", f.messageTTL)
 	}
 	for _, k := range f.storagePeers {
 		if _, err := protocol.ParsePublicKey(strings.TrimSpace(k)); err != nil {
