@@ -19,9 +19,9 @@ import (
 // earlier implementation's discovery service does.
 const discoverTimeout = 10 * time.Second
 
-// sendRelay registers with the WebSocket relay and sends the envelope. The relay's answer
+// sendRelay registers with the WebSocket relay and sends the envelope. The relay's verdict
 // "delivered" means a recipient session or mesh peer acked it, and "stored" means the relay
-// committed it to disk for an offline storage peer; both count as delivery.
+// committed it to disk for an offline storage peer. Both count as delivery.
 func (a *app) sendRelay(ctx context.Context, p *sendPlan) error {
 	c, err := client.Dial(ctx, p.relayURL, p.key, nil)
 	if err != nil {
@@ -161,7 +161,7 @@ func requestPeerList(ctx context.Context, f discoverFlags, key *protocol.KeyPair
 	return awaitPeerList(ctx, cl, req.ID, relayKey)
 }
 
-// awaitPeerList waits for the relay's answer to request, skipping other messages.
+// awaitPeerList waits for the relay's response to request, skipping other messages.
 func awaitPeerList(ctx context.Context, cl *client.Client, request, relayKey string) (*peerListResponse, error) {
 	for {
 		select {

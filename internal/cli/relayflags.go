@@ -50,7 +50,7 @@ type relayFlags struct {
 
 func addRelayFlags(cmd *cobra.Command, f *relayFlags) {
 	addNodeFlags(cmd, &f.node, false, "libp2p listen multiaddr (repeatable; default: the config's list, else "+strings.Join(DefaultRelayListenAddrs, " and ")+")")
-	// A relay is a circuit relay and DHT server for the mesh unless told otherwise.
+	// A relay is a circuit relay and DHT server for the mesh unless --relay-service=false.
 	cmd.Flags().Lookup("relay-service").DefValue = "true"
 	f.node.relayService = true
 	fl := cmd.Flags()
