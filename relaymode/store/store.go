@@ -3,8 +3,7 @@
 //
 // Put returns only after the transaction that holds the envelope is committed and synced to
 // disk (bbolt with NoSync off), so an accepted envelope survives a crash or SIGKILL of the
-// process. By default concurrent Puts share one transaction and one fsync through bbolt's
-// DB.Batch.
+// process. By default concurrent Puts share one transaction and one fsync (group commit).
 package store
 
 import (
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/agora-p2p/agora/protocol"
 )
@@ -52,8 +52,9 @@ type Options struct {
 	MaxTotalBytes int64
 	// MaxAge is how long an envelope is kept after it was stored; Expire removes older ones.
 	MaxAge time.Duration
-	// NoBatch commits each Put in its own transaction with its own fsync. The default groups
-	// concurrent Puts with bbolt's DB.Batch, which still syncs before any of them returns.
+	// NoBatch commits each Put in its own transaction with its own fsync. The default commits
+	// concurrent Puts together in one transaction, which is still synced before any of them
+	// returns.
 	NoBatch bool
 	// LockTimeout is how long Open waits for the file lock held by another process.
 	LockTimeout time.Duration
@@ -62,12 +63,16 @@ type Options struct {
 
 // Store is a durable store of envelopes for storage peers. It is safe for concurrent use.
 type Store struct {
-	db      *bolt.DB
-	path    string
-	peers   map[string]struct{} // canonical SPKI hex
-	opts    Options
-	log     *slog.Logger
-	nowFunc func() time.Time
+	db    *bolt.DB
+	group *groupCommitter
+	// boltBatch makes Put use DB.Batch in place of the group committer. Only benchmarks set it,
+	// to compare the two.
+	boltBatch bool
+	path      string
+	peers     map[string]struct{} // canonical SPKI hex
+	opts      Options
+	log       *slog.Logger
+	nowFunc   func() time.Time
 }
 
 // Errors returned by the Store.
@@ -122,12 +127,7 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !opts.NoBatch {
-		// A short delay keeps the latency of a lone writer low; concurrent writers still
-		// share one fsync because each commit takes a few milliseconds.
-		db.MaxBatchDelay = 2 * time.Millisecond
-	}
-	s := &Store{db: db, path: path, peers: peers, opts: opts, log: opts.Logger, nowFunc: time.Now}
+	s := &Store{db: db, group: &groupCommitter{db: db}, path: path, peers: peers, opts: opts, log: opts.Logger, nowFunc: time.Now}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -179,7 +179,7 @@ func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: file is locked by another process (waited %s): %w", path, lockTimeout, err)
 	}
 	if err != nil {
@@ -188,30 +188,47 @@ func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
 	return db, nil
 }
 
-// init creates the top-level buckets and checks that those present have the expected form.
+// init checks the schema version and creates the top-level buckets of a new file. An
+// existing store is only read here, so that Open writes nothing to a file it cannot use.
 func (s *Store) init() (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("open store %s: damaged database file: %v", s.path, r)
 		}
 	}()
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketPeers); err != nil {
-			return err
+	ready := false
+	err = s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return nil
 		}
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if v := meta.Get(keyVersion); v != nil && string(v) != schemaVersion {
+		if v := meta.Get(keyVersion); string(v) != schemaVersion {
 			return fmt.Errorf("unsupported schema version %q (expected %q)", v, schemaVersion)
 		}
-		return meta.Put(keyVersion, []byte(schemaVersion))
+		if tx.Bucket(bucketPeers) == nil {
+			return errors.New("missing bucket peers")
+		}
+		ready = true
+		return nil
 	})
+	if err == nil && !ready {
+		err = s.db.Update(createSchema)
+	}
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", s.path, err)
 	}
 	return nil
+}
+
+func createSchema(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucket(bucketPeers); err != nil {
+		return err
+	}
+	meta, err := tx.CreateBucket(bucketMeta)
+	if err != nil {
+		return err
+	}
+	return meta.Put(keyVersion, []byte(schemaVersion))
 }
 
 // Close closes the database. It waits for running transactions.

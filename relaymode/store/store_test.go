@@ -656,3 +656,48 @@ func TestCheck(t *testing.T) {
 		t.Error("Check on a closed store returned nil")
 	}
 }
+
+func TestOpenUnknownSchemaVersion(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucket(bucketPeers); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keyVersion, []byte("9"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(Options{Dir: dir})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a store with schema version 9 succeeded")
+	}
+	if !strings.Contains(err.Error(), "schema version") || !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the schema version and the file", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("Open changed a store file of an unknown schema version")
+	}
+}

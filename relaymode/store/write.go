@@ -23,6 +23,7 @@ func (s *Store) Put(ctx context.Context, recipient string, env *protocol.Envelop
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+
 	key, ok := s.canonical(recipient)
 	if !ok {
 		return fmt.Errorf("store envelope for %s: %w", recipient, ErrNotStoragePeer)
@@ -34,8 +35,9 @@ func (s *Store) Put(ctx context.Context, recipient string, env *protocol.Envelop
 	if err != nil {
 		return fmt.Errorf("store envelope %s: %w: %v", env.ID, ErrInvalid, err)
 	}
+
 	// The quota result travels outside the transaction's error, so that a full quota commits
-	// nothing but does not make bbolt retry the rest of the batch one by one.
+	// nothing for this Put without rolling back the others of its group.
 	var quotaErr error
 	put := func(tx *bolt.Tx) error {
 		quotaErr = nil
@@ -45,10 +47,14 @@ func (s *Store) Put(ctx context.Context, recipient string, env *protocol.Envelop
 		}
 		return err
 	}
-	if s.opts.NoBatch {
+
+	switch {
+	case s.opts.NoBatch:
 		err = s.db.Update(put)
-	} else {
+	case s.boltBatch:
 		err = s.db.Batch(put)
+	default:
+		err = s.group.do(put)
 	}
 	if err != nil {
 		s.log.Error("store envelope failed", "recipient", key, "id", env.ID, "err", err)
