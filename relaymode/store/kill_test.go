@@ -3,10 +3,12 @@ package store
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,38 +22,52 @@ const (
 	childDirEnv     = "AGORA_STORE_CHILD_DIR"
 	childPeerEnv    = "AGORA_STORE_CHILD_PEER"
 	childNoBatchEnv = "AGORA_STORE_CHILD_NOBATCH"
-	childMaxPuts    = 100_000
+	childWritersEnv = "AGORA_STORE_CHILD_WRITERS"
+	childMaxPuts    = 100_000 // per writer
 )
 
-// runChildWriter stores envelopes one after another and prints each ID after Put returns, until
-// it is killed. It returns the exit code.
+// runChildWriter stores envelopes from concurrent writers, each one after another, and prints
+// "<writer> <ID>" after each Put returns, until it is killed. It returns the exit code.
 func runChildWriter(dir string) int {
 	peer := os.Getenv(childPeerEnv)
+	writers, err := strconv.Atoi(os.Getenv(childWritersEnv))
+	if err != nil || writers < 1 {
+		writers = 1
+	}
 	s, err := Open(Options{Dir: dir, StoragePeers: []string{peer}, NoBatch: os.Getenv(childNoBatchEnv) == "1", MaxPerPeer: -1, MaxBytesPerPeer: -1, MaxTotalBytes: -1})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	fmt.Println("ready")
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() { errs <- childWrite(s, peer, w) }()
+	}
+	// Only an error ends the child early; otherwise it runs until it is killed.
+	err = <-errs
+	fmt.Fprintln(os.Stderr, err)
+	return 2
+}
+
+func childWrite(s *Store, peer string, writer int) error {
 	sender, err := protocol.GenerateKeyPair()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+		return err
 	}
-	fmt.Println("ready")
 	for i := range childMaxPuts {
 		env, err := protocol.CreateEnvelope(sender, "publish", []string{peer}, map[string]int{"n": i}, nil)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
+			return err
 		}
 		if err := s.Put(context.Background(), peer, env); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
+			return err
 		}
-		// os.Stdout is unbuffered, so the line is in the pipe when Println returns.
-		fmt.Println(env.ID)
+		// os.Stdout is unbuffered and a line is far below PIPE_BUF, so each line reaches the
+		// pipe whole, in one write, before the next Put starts.
+		fmt.Println(writer, env.ID)
 	}
-	return 0
+	return errors.New("writer reached childMaxPuts before it was killed")
 }
 
 // TestSIGKILLKeepsAccepted kills a writer process at a random moment, many times, and checks
@@ -63,22 +79,31 @@ func TestSIGKILLKeepsAccepted(t *testing.T) {
 	dir := t.TempDir()
 	peer := newKey(t).PublicKey().String()
 	const rounds = 20
-	var accepted []string
+	// accepted lists, per writer of every round, the IDs in the order Put returned them.
+	var accepted [][]string
 	for round := range rounds {
 		noBatch := round%2 == 1
-		printed := killRound(t, dir, peer, noBatch, time.Duration(rand.IntN(300))*time.Millisecond)
-		t.Logf("round %d (NoBatch %v): %d envelopes reported accepted", round, noBatch, len(printed))
+		writers := 1
+		if !noBatch {
+			writers = 8
+		}
+		printed := killRound(t, dir, peer, noBatch, writers, time.Duration(rand.IntN(300))*time.Millisecond)
+		total := 0
+		for _, ids := range printed {
+			total += len(ids)
+		}
+		t.Logf("round %d (NoBatch %v, %d writers): %d envelopes reported accepted", round, noBatch, writers, total)
 		accepted = append(accepted, printed...)
-		checkSubsequence(t, dir, peer, accepted)
+		checkAccepted(t, dir, peer, accepted)
 	}
 }
 
-// killRound starts a writer, SIGKILLs it after delay once it is ready, and returns the IDs it
-// printed.
-func killRound(t *testing.T, dir, peer string, noBatch bool, delay time.Duration) []string {
+// killRound starts a child with writers, SIGKILLs it after delay once it is ready, and returns
+// the IDs each writer printed.
+func killRound(t *testing.T, dir, peer string, noBatch bool, writers int, delay time.Duration) [][]string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childPeerEnv+"="+peer, childNoBatchEnv+"="+map[bool]string{true: "1", false: "0"}[noBatch])
+	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childPeerEnv+"="+peer, childNoBatchEnv+"="+map[bool]string{true: "1", false: "0"}[noBatch], childWritersEnv+"="+strconv.Itoa(writers))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -96,7 +121,7 @@ func killRound(t *testing.T, dir, peer string, noBatch bool, delay time.Duration
 			lines <- sc.Text()
 		}
 	}()
-	var printed []string
+	printed := make([][]string, writers)
 	ready := false
 	timer := time.NewTimer(10 * time.Second) // bound for the child to open the store
 	defer timer.Stop()
@@ -114,7 +139,12 @@ func killRound(t *testing.T, dir, peer string, noBatch bool, delay time.Duration
 				timer.Reset(delay)
 				continue
 			}
-			printed = append(printed, line)
+			w, id, ok := strings.Cut(line, " ")
+			n, err := strconv.Atoi(w)
+			if !ok || err != nil || n < 0 || n >= writers {
+				t.Fatalf("child printed an unexpected line %q", line)
+			}
+			printed[n] = append(printed[n], id)
 		case <-timer.C:
 			if !ready {
 				_ = cmd.Process.Kill()
@@ -129,17 +159,18 @@ func killRound(t *testing.T, dir, peer string, noBatch bool, delay time.Duration
 	}
 }
 
-// checkSubsequence reopens the store and checks that accepted appears in it in order.
-func checkSubsequence(t *testing.T, dir, peer string, accepted []string) {
+// checkAccepted reopens the store and checks that every accepted ID is in it, and that each
+// writer's IDs are stored in the order Put returned them.
+func checkAccepted(t *testing.T, dir, peer string, accepted [][]string) {
 	t.Helper()
 	s, err := Open(Options{Dir: dir, StoragePeers: []string{peer}})
 	if err != nil {
 		t.Fatalf("reopen after SIGKILL: %v", err)
 	}
 	defer s.Close()
-	next := 0
+	seqOf := make(map[string]uint64)
 	var last uint64
-	for next < len(accepted) {
+	for {
 		page, err := s.After(peer, last, MaxPage)
 		if err != nil {
 			t.Fatal(err)
@@ -148,14 +179,22 @@ func checkSubsequence(t *testing.T, dir, peer string, accepted []string) {
 			break
 		}
 		for _, st := range page {
-			if next < len(accepted) && st.Envelope.ID == accepted[next] {
-				next++
-			}
+			seqOf[st.Envelope.ID] = st.Seq
 		}
 		last = page[len(page)-1].Seq
 	}
-	if next != len(accepted) {
-		t.Fatalf("accepted envelope %d of %d (%s) is missing or out of order after SIGKILL", next, len(accepted), accepted[next])
+	for w, ids := range accepted {
+		var prev uint64
+		for i, id := range ids {
+			seq, ok := seqOf[id]
+			if !ok {
+				t.Fatalf("writer %d: accepted envelope %d (%s) is missing after SIGKILL", w, i, id)
+			}
+			if seq <= prev {
+				t.Fatalf("writer %d: accepted envelope %d (%s) is stored before envelope %d", w, i, id, i-1)
+			}
+			prev = seq
+		}
 	}
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
