@@ -102,7 +102,8 @@ type PeerStats struct {
 }
 
 // Stats returns the number and wire size of stored envelopes, in total and per storage peer
-// (by SPKI hex). When the database cannot be read it logs the error and returns zero counts.
+// (by SPKI hex). The total also counts envelopes kept for keys that were storage peers in an
+// earlier run. When the database cannot be read, Stats logs the error and returns zero counts.
 func (s *Store) Stats() Stats {
 	st := Stats{Peers: make(map[string]PeerStats, len(s.peers))}
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -107,6 +107,10 @@ func (e *QuotaError) Error() string {
 // Is makes errors.Is(err, ErrQuotaExceeded) true.
 func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
 
+// QuotaExceeded returns true. It lets callers detect a *QuotaError with errors.As on an
+// interface, without importing this package.
+func (e *QuotaError) QuotaExceeded() bool { return true }
+
 // Open opens or creates the database in opts.Dir. A file that is not a valid bbolt database
 // is an error naming the file, and the file is left as it was. When another process holds the
 // database, Open fails after opts.LockTimeout.

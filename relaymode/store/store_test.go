@@ -165,6 +165,10 @@ func TestQuotas(t *testing.T) {
 			if !errors.Is(quotaErr, ErrQuotaExceeded) {
 				t.Errorf("errors.Is(%v, ErrQuotaExceeded) is false", quotaErr)
 			}
+			var detector interface{ QuotaExceeded() bool }
+			if !errors.As(quotaErr, &detector) || !detector.QuotaExceeded() {
+				t.Errorf("%v does not report QuotaExceeded", quotaErr)
+			}
 			if qe.Quota != tc.quota {
 				t.Errorf("QuotaError.Quota = %s, want %s", qe.Quota, tc.quota)
 			}
