@@ -9,6 +9,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
@@ -127,9 +128,17 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store: create storage directory %s: %w", opts.Dir, err)
 	}
 	path := filepath.Join(opts.Dir, FileName)
+	_, statErr := os.Stat(path)
 	db, err := openBolt(path, opts.LockTimeout)
 	if err != nil {
 		return nil, err
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// bbolt syncs the file but not its directory entry, which a power loss could drop.
+		if err := syncDir(opts.Dir); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open store %s: sync storage directory: %w", path, err)
+		}
 	}
 	s := &Store{db: db, group: &groupCommitter{db: db}, path: path, peers: peers, opts: opts, log: opts.Logger, nowFunc: time.Now}
 	if err := s.init(); err != nil {
@@ -172,6 +181,15 @@ func canonicalPeers(keys []string) (map[string]struct{}, error) {
 		peers[pub.String()] = struct{}{}
 	}
 	return peers, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // openBolt opens the file and turns a panic inside bbolt, which a damaged file can cause,

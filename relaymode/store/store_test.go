@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -703,5 +704,31 @@ func TestOpenUnknownSchemaVersion(t *testing.T) {
 	}
 	if !bytes.Equal(before, after) {
 		t.Error("Open changed a store file of an unknown schema version")
+	}
+}
+
+func TestRunExpiryRemovesOld(t *testing.T) {
+	s, peer := testStore(t, Options{MaxAge: time.Hour})
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.nowFunc = func() time.Time { return base }
+	mustPut(t, s, peer, newEnvelope(t, newKey(t), peer, 1))
+	var now atomic.Int64
+	now.Store(base.Add(2 * time.Hour).UnixNano())
+	s.nowFunc = func() time.Time { return time.Unix(0, now.Load()) }
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.RunExpiry(ctx, 5*time.Millisecond)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().Messages != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n := s.Stats().Messages; n != 0 {
+		t.Errorf("RunExpiry left %d expired envelopes", n)
 	}
 }

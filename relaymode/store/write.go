@@ -300,3 +300,18 @@ func removeBySeq(pb peerBuckets, seqBytes, timeK []byte) (int, error) {
 	}
 	return size, pb.ids.Delete([]byte(st.Envelope.ID))
 }
+
+// RunExpiry calls Expire every interval until ctx is done. It logs errors and keeps running.
+func (s *Store) RunExpiry(ctx context.Context, interval time.Duration) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			// Expire logs its own errors.
+			_, _ = s.Expire(s.nowFunc())
+		}
+	}
+}
