@@ -84,6 +84,7 @@ func (s *Store) putTx(tx *bolt.Tx, recipient, id string, wire []byte) (*QuotaErr
 	if qe := s.checkQuota(recipient, state, tot, int64(len(wire))); qe != nil {
 		return qe, nil
 	}
+
 	storedAt := max(s.nowFunc().UnixNano(), state.lastStoredAt)
 	seq := state.lastSeq + 1
 	if err := pb.msgs.Put(seqKey(seq), encodeRecord(storedAt, wire)); err != nil {
@@ -95,6 +96,7 @@ func (s *Store) putTx(tx *bolt.Tx, recipient, id string, wire []byte) (*QuotaErr
 	if err := pb.time.Put(timeKey(storedAt, seq), nil); err != nil {
 		return nil, err
 	}
+
 	state.count++
 	state.bytes += uint64(len(wire))
 	state.lastSeq = seq
