@@ -58,6 +58,9 @@ var guardCodes = map[protocol.Reason]string{
 func fromProtocol(err error, id string) *relayError {
 	var re *relayError
 	if errors.As(err, &re) {
+		if re.id == "" {
+			re.id = id
+		}
 		return re
 	}
 	reason := protocol.ReasonOf(err)

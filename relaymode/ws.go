@@ -99,6 +99,7 @@ type wsSession struct {
 	presPending map[string]string // key → peer_online or peer_offline
 	presOrder   []string
 	presWake    chan struct{}
+	presReady   bool // set once the registered frame is queued, so that it goes first
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -177,6 +178,9 @@ func (s *wsSession) presence(event, key string) {
 func (s *wsSession) takePresence(max int) [][]byte {
 	s.presMu.Lock()
 	defer s.presMu.Unlock()
+	if !s.presReady {
+		return nil
+	}
 	n := min(max, len(s.presOrder))
 	frames := make([][]byte, 0, n)
 	for _, key := range s.presOrder[:n] {
@@ -195,6 +199,22 @@ func (s *wsSession) takePresence(max int) [][]byte {
 }
 
 func (s *wsSession) close(reason string) { s.shutdown(reason) }
+
+// startPresence lets presence updates flow, after the registered frame.
+func (s *wsSession) startPresence() {
+	s.presMu.Lock()
+	s.presReady = true
+	s.presMu.Unlock()
+	s.wakePresence()
+}
+
+// wakePresence tells the write loop that presence updates are pending; it never blocks.
+func (s *wsSession) wakePresence() {
+	select {
+	case s.presWake <- struct{}{}:
+	default:
+	}
+}
 
 // closeAfterQueued closes the connection once the frames queued so far are written, so that a
 // final error frame reaches the client.
@@ -240,6 +260,11 @@ func (s *wsSession) writeLoop() {
 				return
 			}
 		case <-s.presWake:
+			if len(s.queue) > 0 {
+				// Frames queued before the presence update go first.
+				s.wakePresence()
+				continue
+			}
 			for _, data := range s.takePresence(64) {
 				if !s.write(data) {
 					return

@@ -76,6 +76,7 @@ func (s *wsSession) handleRegister(f *inFrame) {
 		"sessionId": s.id,
 		"peers":     s.r.registeredPeers(s.key),
 	})
+	s.startPresence()
 	s.r.deliverStored(s)
 }
 

@@ -160,7 +160,8 @@ func (c *Client) Peers() []string { return c.peers }
 // Read it steadily: while it is full, the client reads no further frames from the relay.
 func (c *Client) Messages() <-chan Message { return c.messages }
 
-// Events returns presence and other frames; when nobody reads them, the oldest are dropped.
+// Events returns presence and other frames; when nobody reads them, new ones are dropped. It
+// closes when the connection ends.
 func (c *Client) Events() <-chan Event { return c.events }
 
 // Send signs an envelope for to and waits until the relay delivered or stored it. It returns
@@ -228,6 +229,7 @@ func (c *Client) Close() error {
 }
 
 func (c *Client) readLoop() {
+	defer close(c.events)
 	defer close(c.messages)
 	defer close(c.done)
 	for {
