@@ -228,8 +228,37 @@ func (d *restDoor) handleMessages(w http.ResponseWriter, req *http.Request, s *r
 		}
 		since = &v
 	}
-	msgs, more := s.messages(since, limit, time.Now())
+	stored, storedIDs := d.storedMessages(s.key, limit)
+	msgs, more := stored, len(stored) == limit
+	if rest := limit - len(stored); rest > 0 {
+		var buffered []bufferedMessage
+		buffered, more = s.messages(since, rest, time.Now())
+		msgs = append(msgs, buffered...)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": nonNil(msgs), "hasMore": more})
+	if since == nil && len(storedIDs) > 0 {
+		d.r.deleteStored(s.key, storedIDs...)
+	}
+}
+
+// storedMessages returns up to limit envelopes stored for a storage peer, oldest first, with
+// their IDs. A read without since deletes them once the response is written.
+func (d *restDoor) storedMessages(key string, limit int) ([]bufferedMessage, []string) {
+	if !d.r.isStoragePeer(key) {
+		return nil, nil
+	}
+	list, err := d.r.cfg.Store.Pending(key, limit)
+	if err != nil {
+		d.r.log.Error("reading stored envelopes failed", "key", key, "err", err)
+		return nil, nil
+	}
+	msgs := make([]bufferedMessage, 0, len(list))
+	ids := make([]string, 0, len(list))
+	for _, st := range list {
+		msgs = append(msgs, newBufferedMessage(st.Envelope, st.StoredAt))
+		ids = append(ids, st.Envelope.ID)
+	}
+	return msgs, ids
 }
 
 func (d *restDoor) handleReplay(w http.ResponseWriter, req *http.Request, s *restSession) {
@@ -254,8 +283,31 @@ func (d *restDoor) handleReplay(w http.ResponseWriter, req *http.Request, s *res
 			"message": fmt.Sprintf("`since` is older than the %s retention window", d.r.cfg.ReplayRetention)})
 		return
 	}
+	if d.r.isStoragePeer(s.key) {
+		d.replayStored(w, s.key, since, limit)
+		return
+	}
 	msgs, more := s.replaySince(since, limit, now)
 	writeJSON(w, http.StatusOK, map[string]any{"messages": nonNil(msgs), "hasMore": more})
+}
+
+// replayStored answers a replay request of a storage peer from the store.
+func (d *restDoor) replayStored(w http.ResponseWriter, key string, since time.Time, limit int) {
+	list, err := d.r.cfg.Store.Since(key, since, limit+1)
+	if err != nil {
+		d.r.log.Error("reading stored envelopes failed", "key", key, "err", err)
+		writeError(w, http.StatusInternalServerError, "the message store is unavailable")
+		return
+	}
+	more := len(list) > limit
+	if more {
+		list = list[:limit]
+	}
+	msgs := make([]bufferedMessage, 0, len(list))
+	for _, st := range list {
+		msgs = append(msgs, newBufferedMessage(st.Envelope, st.StoredAt))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs, "hasMore": more})
 }
 
 func parseLimit(w http.ResponseWriter, raw string, def, maxLimit int) (int, bool) {

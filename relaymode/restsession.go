@@ -44,9 +44,13 @@ func (s *restSession) ID() string   { return s.id }
 func (s *restSession) Key() string  { return s.key }
 func (s *restSession) Kind() string { return "rest" }
 
+func newBufferedMessage(env *protocol.Envelope, received time.Time) bufferedMessage {
+	return bufferedMessage{ID: env.ID, From: env.From, Type: env.Type, Payload: env.Payload,
+		Timestamp: env.Timestamp, InReplyTo: env.InReplyTo, Envelope: env, receivedAt: received}
+}
+
 func (s *restSession) deliver(env *protocol.Envelope) bool {
-	m := bufferedMessage{ID: env.ID, From: env.From, Type: env.Type, Payload: env.Payload,
-		Timestamp: env.Timestamp, InReplyTo: env.InReplyTo, Envelope: env, receivedAt: time.Now()}
+	m := newBufferedMessage(env, time.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buffer = append(s.buffer, m)
@@ -73,7 +77,8 @@ func (s *restSession) close(string) {
 }
 
 // messages returns buffered messages newer than since (all when since is nil), at most limit,
-// and whether more remain. Without since the buffer is cleared, as in the earlier relay.
+// and whether more remain. Without since the returned messages leave the buffer, as in the
+// earlier relay, except that the earlier relay also drops those beyond limit.
 func (s *restSession) messages(since *float64, limit int, now time.Time) ([]bufferedMessage, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -84,13 +89,14 @@ func (s *restSession) messages(since *float64, limit int, now time.Time) ([]buff
 			out = append(out, m)
 		}
 	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
 	if since == nil {
-		s.buffer = nil
+		s.buffer = append([]bufferedMessage(nil), s.buffer[len(out):]...)
 	}
-	if len(out) > limit {
-		return out[:limit], true
-	}
-	return out, false
+	return out, more
 }
 
 // replaySince returns messages received at or after t, at most limit.

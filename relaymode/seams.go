@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/agora-p2p/agora/protocol"
+	"github.com/agora-p2p/agora/relaymode/store"
 )
 
 // Store keeps envelopes for storage peers while they are offline. Package relaymode/store
@@ -15,6 +16,8 @@ type Store interface {
 	Put(ctx context.Context, recipient string, env *protocol.Envelope) error
 	// Pending returns up to limit stored envelopes, oldest first.
 	Pending(recipient string, limit int) ([]Stored, error)
+	// After returns up to limit envelopes with a Seq greater than seq, oldest first.
+	After(recipient string, seq uint64, limit int) ([]Stored, error)
 	// Since returns up to limit envelopes stored at or after t, oldest first.
 	Since(recipient string, t time.Time, limit int) ([]Stored, error)
 	// Delete removes envelopes by ID; unknown IDs are ignored.
@@ -22,11 +25,7 @@ type Store interface {
 }
 
 // Stored is one envelope read back from a Store.
-type Stored struct {
-	Seq      uint64
-	Envelope *protocol.Envelope
-	StoredAt time.Time
-}
+type Stored = store.Stored
 
 // Metrics receives counts of what the relay does. Package relaymode/metrics implements it with
 // Prometheus.

@@ -40,6 +40,7 @@ type inFrame struct {
 	To        *string         `json:"to"`
 	Envelope  json.RawMessage `json:"envelope"`
 	ID        string          `json:"id"`
+	Acks      bool            `json:"acks"`
 }
 
 func (r *Relay) upgrader() *websocket.Upgrader {
@@ -93,7 +94,8 @@ type wsSession struct {
 
 	mu    sync.Mutex
 	key   string // set once registered
-	queue chan []byte
+	acks  bool   // the client sends ack frames for the messages it receives
+	queue chan outFrame
 
 	presMu      sync.Mutex
 	presPending map[string]string // key → peer_online or peer_offline
@@ -112,7 +114,7 @@ func newWSSession(r *Relay, conn *websocket.Conn) *wsSession {
 		id:          newSessionID(),
 		nonce:       newNonce(),
 		remote:      conn.RemoteAddr().String(),
-		queue:       make(chan []byte, r.cfg.SendQueue),
+		queue:       make(chan outFrame, r.cfg.SendQueue),
 		presPending: make(map[string]string),
 		presWake:    make(chan struct{}, 1),
 		done:        make(chan struct{}),
@@ -138,7 +140,7 @@ func (s *wsSession) send(v any) bool {
 		return false
 	}
 	select {
-	case s.queue <- data:
+	case s.queue <- outFrame{data: data}:
 		return true
 	case <-s.done:
 		return false
@@ -220,9 +222,31 @@ func (s *wsSession) wakePresence() {
 // final error frame reaches the client.
 func (s *wsSession) closeAfterQueued() {
 	select {
-	case s.queue <- nil:
+	case s.queue <- outFrame{}:
 	default:
 		s.shutdown("send queue full")
+	}
+}
+
+// outFrame is a queued frame. A frame without data closes the connection. storedID names the
+// stored envelope that the frame carries, so that it can be deleted once delivered.
+type outFrame struct {
+	data     []byte
+	storedID string
+}
+
+// deliverStored queues a stored envelope, waiting for room in the queue instead of cutting the
+// client off, and reports whether it was queued before the session ended.
+func (s *wsSession) deliverStored(env *protocol.Envelope) bool {
+	data, err := json.Marshal(messageFrame{Type: "message", From: env.From, Envelope: env})
+	if err != nil {
+		return false
+	}
+	select {
+	case s.queue <- outFrame{data: data, storedID: env.ID}:
+		return true
+	case <-s.done:
+		return false
 	}
 }
 
@@ -243,9 +267,8 @@ func (s *wsSession) writeLoop() {
 	defer ping.Stop()
 	for {
 		select {
-		case data := <-s.queue:
-			if data == nil || !s.write(data) {
-				s.shutdown("closed by the relay")
+		case f := <-s.queue:
+			if !s.writeFrame(f) {
 				return
 			}
 			continue
@@ -254,9 +277,8 @@ func (s *wsSession) writeLoop() {
 		select {
 		case <-s.done:
 			return
-		case data := <-s.queue:
-			if data == nil || !s.write(data) {
-				s.shutdown("closed by the relay")
+		case f := <-s.queue:
+			if !s.writeFrame(f) {
 				return
 			}
 		case <-s.presWake:
@@ -278,6 +300,22 @@ func (s *wsSession) writeLoop() {
 			}
 		}
 	}
+}
+
+// writeFrame writes a queued frame. A stored envelope is deleted from the store once written,
+// unless the client sends acks, in which case its ack deletes it.
+func (s *wsSession) writeFrame(f outFrame) bool {
+	if f.data == nil {
+		s.shutdown("closed by the relay")
+		return false
+	}
+	if !s.write(f.data) {
+		return false
+	}
+	if f.storedID != "" && !s.acks {
+		s.r.deleteStored(s.Key(), f.storedID)
+	}
+	return true
 }
 
 func (s *wsSession) write(data []byte) bool {

@@ -61,6 +61,7 @@ func (s *wsSession) handleRegister(f *inFrame) {
 	}
 	s.mu.Lock()
 	s.key = key.String()
+	s.acks = f.Acks
 	s.mu.Unlock()
 	if err := s.r.register(s, f.Metadata); err != nil {
 		s.mu.Lock()
@@ -77,7 +78,9 @@ func (s *wsSession) handleRegister(f *inFrame) {
 		"peers":     s.r.registeredPeers(s.key),
 	})
 	s.startPresence()
-	s.r.deliverStored(s)
+	if s.r.isStoragePeer(s.key) {
+		s.r.goTracked(func() { s.r.streamStored(s) })
+	}
 }
 
 // checkPossession verifies the signature over the session's challenge. Without a signature it
@@ -161,10 +164,8 @@ func (r *Relay) isLocalOrStored(key string) bool {
 
 func (s *wsSession) handleAck(f *inFrame) {
 	key := s.Key()
-	if key == "" || f.ID == "" || s.r.cfg.Store == nil || !s.r.isStoragePeer(key) {
+	if key == "" || f.ID == "" || !s.r.isStoragePeer(key) {
 		return
 	}
-	if err := s.r.cfg.Store.Delete(key, f.ID); err != nil {
-		s.r.log.Error("deleting an acked stored envelope failed", "key", key, "envelope", f.ID, "err", err)
-	}
+	s.r.deleteStored(key, f.ID)
 }

@@ -121,7 +121,8 @@ func (c *Client) register(ctx context.Context) error {
 	}
 	c.relayKey = challenge.RelayPublicKey
 	sig := c.key.Sign([]byte(protocol.RegisterChallenge(challenge.RelayPublicKey, challenge.Nonce)))
-	frame := map[string]any{"type": "register", "publicKey": c.key.PublicKey().String(), "signature": hex.EncodeToString(sig)}
+	frame := map[string]any{"type": "register", "publicKey": c.key.PublicKey().String(),
+		"signature": hex.EncodeToString(sig), "acks": !c.opts.NoAck}
 	if c.opts.Metadata != nil {
 		frame["metadata"] = c.opts.Metadata
 	}
