@@ -169,7 +169,7 @@ func (a *app) openStore(f *relayFlags, configPath string, cfg *relaymode.Config)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Store = storeAdapter{st}
+	cfg.Store = st
 	return st, nil
 }
 
@@ -230,26 +230,4 @@ func (a *app) waitRelay(st *store.Store) {
 			}
 		}
 	}
-}
-
-// storeAdapter gives store.Store the relaymode.Store interface: the two packages each define
-// their own Stored type.
-type storeAdapter struct{ *store.Store }
-
-func (s storeAdapter) Pending(recipient string, limit int) ([]relaymode.Stored, error) {
-	list, err := s.Store.Pending(recipient, limit)
-	return convertStored(list), err
-}
-
-func (s storeAdapter) Since(recipient string, t time.Time, limit int) ([]relaymode.Stored, error) {
-	list, err := s.Store.Since(recipient, t, limit)
-	return convertStored(list), err
-}
-
-func convertStored(list []store.Stored) []relaymode.Stored {
-	out := make([]relaymode.Stored, len(list))
-	for i, s := range list {
-		out[i] = relaymode.Stored{Seq: s.Seq, Envelope: s.Envelope, StoredAt: s.StoredAt}
-	}
-	return out
 }
