@@ -11,32 +11,39 @@ import (
 
 // handle dispatches one text frame.
 func (s *wsSession) handle(data []byte) {
-	trimmed := bytes.TrimSpace(data)
-	if !json.Valid(trimmed) {
-		s.sendError(refuse(CodeInvalidJSON, "Invalid message format: the frame is not JSON"))
-		return
-	}
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		s.sendError(refuse(CodeInvalidFrame, "Invalid message format: the frame is not a JSON object"))
-		return
-	}
-	var f inFrame
-	if err := json.Unmarshal(trimmed, &f); err != nil {
-		s.sendError(refuse(CodeInvalidFrame, "Invalid message format: %v", err))
+	f, err := parseFrame(data)
+	if err != nil {
+		s.sendError(err)
 		return
 	}
 	switch f.Type {
 	case "register":
-		s.handleRegister(&f)
+		s.handleRegister(f)
 	case "message":
-		s.handleMessage(&f)
+		s.handleMessage(f)
 	case "ping":
 		s.send(map[string]string{"type": "pong"})
 	case "ack":
-		s.handleAck(&f)
+		s.handleAck(f)
 	default:
 		s.sendError(refuse(CodeUnknownType, "Unknown message type: %.64q", f.Type))
 	}
+}
+
+// parseFrame decodes a client frame, which must be a JSON object.
+func parseFrame(data []byte) (*inFrame, *relayError) {
+	trimmed := bytes.TrimSpace(data)
+	if !json.Valid(trimmed) {
+		return nil, refuse(CodeInvalidJSON, "Invalid message format: the frame is not JSON")
+	}
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, refuse(CodeInvalidFrame, "Invalid message format: the frame is not a JSON object")
+	}
+	var f inFrame
+	if err := json.Unmarshal(trimmed, &f); err != nil {
+		return nil, refuse(CodeInvalidFrame, "Invalid message format: %v", err)
+	}
+	return &f, nil
 }
 
 func (s *wsSession) handleRegister(f *inFrame) {
