@@ -132,7 +132,7 @@ const (
 func (r *Relay) ingest(ctx context.Context, raw []byte, sender, to string) (*protocol.Envelope, outcome, error) {
 	env, err := protocol.Verify(raw, r.cfg.Limits)
 	if err != nil {
-		return nil, "", r.refused(fromProtocol(err, ""))
+		return nil, "", r.refused(fromProtocol(err, claimedID(raw, r.cfg.Limits.MaxBytes)))
 	}
 	if env.From != sender {
 		return env, "", r.refused(&relayError{code: CodeSenderMismatch, id: env.ID,
@@ -305,4 +305,19 @@ func storeError(err error) *relayError {
 		return refuse(CodeQuotaExceeded, "%v", err)
 	}
 	return refuse(CodeDeliveryFailed, "store: %v", err)
+}
+
+// claimedID returns the `id` field of an envelope that failed verification, so that the error
+// frame names the envelope the client sent. It is the client's claim, not a checked address.
+func claimedID(raw []byte, maxBytes int) string {
+	if len(raw) > maxBytes {
+		return ""
+	}
+	var e struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &e) != nil || len(e.ID) > 128 {
+		return ""
+	}
+	return e.ID
 }
