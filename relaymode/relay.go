@@ -141,7 +141,14 @@ func (r *Relay) listen(ctx context.Context, addr string, h http.Handler, scheme 
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
-		TLSConfig:         r.cfg.TLS,
+	}
+	if r.cfg.TLS != nil {
+		// Each server gets its own copy, because net/http adds its protocols to the config.
+		srv.TLSConfig = r.cfg.TLS.Clone()
+		if scheme == "ws" {
+			// WebSocket upgrades need HTTP/1.1.
+			srv.TLSConfig.NextProtos = []string{"http/1.1"}
+		}
 	}
 	r.servers = append(r.servers, srv)
 	if r.cfg.TLS != nil {
