@@ -28,6 +28,7 @@ type Relay struct {
 	selfKey string
 	guard   *protocol.Guard
 	metrics Metrics
+	sampler *logSampler // limits repeated refusal and authentication log lines
 
 	mu    sync.RWMutex
 	peers map[string]*peerEntry // by public key (SPKI hex)
@@ -73,6 +74,7 @@ func New(ctx context.Context, cfg Config) (*Relay, error) {
 		key:     cfg.Node.Identity,
 		selfKey: cfg.Node.Identity.PublicKey().String(),
 		metrics: cfg.Metrics,
+		sampler: newLogSampler(10 * time.Second),
 		peers:   make(map[string]*peerEntry),
 	}
 	r.guard = protocol.NewGuard(protocol.GuardConfig{Freshness: cfg.Freshness, SenderRate: cfg.SenderRate})

@@ -65,7 +65,10 @@ func (d *restDoor) handleRegister(w http.ResponseWriter, req *http.Request) {
 	signer, status, problem := d.authenticate(&body, key)
 	if problem != "" {
 		d.r.metrics.AuthFailure("rest")
-		d.r.log.Info("REST registration rejected", "key", body.PublicKey, "remote", req.RemoteAddr, "problem", problem)
+		if ok, skipped := d.r.sampler.allow("auth:rest", time.Now()); ok {
+			d.r.log.Info("REST registration rejected", "key", body.PublicKey, "remote", req.RemoteAddr,
+				"problem", problem, "similarSkipped", skipped)
+		}
 		writeError(w, status, problem)
 		return
 	}

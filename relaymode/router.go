@@ -158,6 +158,10 @@ func (r *Relay) ingest(ctx context.Context, raw []byte, sender, to string) (*pro
 
 func (r *Relay) refused(e *relayError) error {
 	r.metrics.Refused(e.code)
+	if ok, skipped := r.sampler.allow("refused:"+e.code, time.Now()); ok {
+		r.log.Info("envelope rejected", "code", e.code, "reason", e.reason, "envelope", e.id,
+			"detail", e.message, "similarSkipped", skipped)
+	}
 	return e
 }
 

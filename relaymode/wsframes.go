@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"time"
 
 	"github.com/agora-p2p/agora/protocol"
 )
@@ -62,7 +63,10 @@ func (s *wsSession) handleRegister(f *inFrame) {
 	}
 	if err := s.checkPossession(key, f.Signature); err != nil {
 		s.r.metrics.AuthFailure("websocket")
-		s.r.log.Info("WebSocket registration rejected", "session", s.id, "remote", s.remote, "key", key.String(), "err", err.message)
+		if ok, skipped := s.r.sampler.allow("auth:websocket", time.Now()); ok {
+			s.r.log.Info("WebSocket registration rejected", "session", s.id, "remote", s.remote,
+				"key", key.String(), "err", err.message, "similarSkipped", skipped)
+		}
 		s.sendError(err)
 		return
 	}
