@@ -57,7 +57,7 @@ func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
 }
 
 // rateLimit wraps h with the per-IP limit and the RateLimit response headers.
-func rateLimit(h http.Handler, limiter *protocol.RateLimiter, rpm float64, trusted []netip.Prefix) http.Handler {
+func rateLimit(h http.Handler, limiter *protocol.RateLimiter, rpm float64, trusted []netip.Prefix, onLimited func()) http.Handler {
 	if rpm <= 0 {
 		return h
 	}
@@ -68,6 +68,7 @@ func rateLimit(h http.Handler, limiter *protocol.RateLimiter, rpm float64, trust
 		w.Header().Set("RateLimit-Reset", strconv.Itoa(int(rem.Reset.Round(time.Second)/time.Second)))
 		w.Header().Set("RateLimit-Policy", strconv.Itoa(int(rpm))+";w=60")
 		if !ok {
+			onLimited()
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(rem.Reset.Round(time.Second)/time.Second))))
 			writeError(w, http.StatusTooManyRequests, "Too many requests — try again later")
 			return

@@ -47,7 +47,7 @@ func (d *restDoor) handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, "Not found: "+req.Method+" "+req.URL.Path)
 	})
-	limited := rateLimit(d.limitBody(mux), d.limiter, d.r.cfg.RateLimitRPM, d.r.cfg.TrustedProxies)
+	limited := rateLimit(d.limitBody(mux), d.limiter, d.r.cfg.RateLimitRPM, d.r.cfg.TrustedProxies, d.r.metrics.RateLimited)
 	return cors(limited, d.r.cfg.AllowedOrigins)
 }
 

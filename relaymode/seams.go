@@ -36,6 +36,8 @@ type Metrics interface {
 	Refused(code string)
 	AuthFailure(door string)
 	SlowConsumer()
+	// RateLimited counts REST requests rejected by the per-IP limit.
+	RateLimited()
 }
 
 type noMetrics struct{}
@@ -46,3 +48,4 @@ func (noMetrics) Relayed()             {}
 func (noMetrics) Refused(string)       {}
 func (noMetrics) AuthFailure(string)   {}
 func (noMetrics) SlowConsumer()        {}
+func (noMetrics) RateLimited()         {}
