@@ -61,6 +61,8 @@ type session interface {
 	presence(event, key string)
 	// close ends the session; the relay has already removed it.
 	close(reason string)
+	// drain ends the session once the frames queued for it are written.
+	drain()
 }
 
 // New creates a relay and its node. Start opens the listeners.
@@ -196,10 +198,23 @@ func (r *Relay) Close(ctx context.Context) error {
 	}
 	r.peers = make(map[string]*peerEntry)
 	r.mu.Unlock()
+	// Sessions first write what is queued for them, within the time ctx allows.
 	for _, s := range all {
-		s.close("relay shutting down")
+		s.drain()
 	}
-	r.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, s := range all {
+			s.close("relay shutting down")
+		}
+		<-done
+	}
 	if err := r.node.Close(); err != nil {
 		errs = append(errs, err)
 	}

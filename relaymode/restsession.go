@@ -68,6 +68,8 @@ func (s *restSession) deliver(env *protocol.Envelope) bool {
 // presence events are not pushed to REST clients; they poll GET /v1/peers.
 func (s *restSession) presence(string, string) {}
 
+func (s *restSession) drain() { s.close("relay shutting down") }
+
 func (s *restSession) close(string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

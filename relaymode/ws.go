@@ -202,6 +202,8 @@ func (s *wsSession) takePresence(max int) [][]byte {
 
 func (s *wsSession) close(reason string) { s.shutdown(reason) }
 
+func (s *wsSession) drain() { s.closeAfterQueued() }
+
 // startPresence lets presence updates flow, after the registered frame.
 func (s *wsSession) startPresence() {
 	s.presMu.Lock()
