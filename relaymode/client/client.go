@@ -180,6 +180,10 @@ func (c *Client) Send(ctx context.Context, to string, typ string, payload any, o
 func (c *Client) SendEnvelope(ctx context.Context, to string, env *protocol.Envelope) (string, error) {
 	ch := make(chan result, 1)
 	c.mu.Lock()
+	if _, busy := c.waiting[env.ID]; busy {
+		c.mu.Unlock()
+		return "", fmt.Errorf("envelope %s is already waiting for the relay's answer", env.ID)
+	}
 	c.waiting[env.ID] = ch
 	c.mu.Unlock()
 	defer func() {
