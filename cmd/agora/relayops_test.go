@@ -2,14 +2,26 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/agora-p2p/agora/protocol"
 	"github.com/agora-p2p/agora/relaymode/client"
@@ -244,4 +256,102 @@ func TestRelaySIGTERMWhileSendingAndMetrics(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeTestPKI writes a test CA and a server certificate for 127.0.0.1 signed by it, and
+// returns the certificate and key file paths and a pool holding the CA.
+func writeTestPKI(t *testing.T, dir string) (string, string, *x509.CertPool) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "agora test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(crand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	srv := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	srvDER, err := x509.CreateCertificate(crand.Reader, srv, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(srvKey)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	return certFile, keyFile, pool
+}
+
+// TestRelayProcessServesWSS starts a relay with a certificate from a test CA. Clients trusting
+// the CA exchange a message over wss://; a plain ws:// client fails and the relay keeps running.
+func TestRelayProcessServesWSS(t *testing.T) {
+	bin := buildAgora(t)
+	dir := t.TempDir()
+	certFile, keyFile, pool := writeTestPKI(t, dir)
+	relay := startAgora(t, bin, "--config", filepath.Join(dir, "relay.json"), "--json", "relay",
+		"--ws-addr", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--tls-cert", certFile, "--tls-key", keyFile)
+	ev := relay.nextEvent(t, 30*time.Second)
+	wss, _ := ev["ws"].(string)
+	if !strings.HasPrefix(wss, "wss://127.0.0.1:") {
+		t.Fatalf("ws = %q, want wss://127.0.0.1:…", wss)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	opts := &client.Options{Dialer: &websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool}, HandshakeTimeout: 5 * time.Second}}
+
+	plain, err := client.Dial(ctx, "ws"+strings.TrimPrefix(wss, "wss"), mustKey(t), nil)
+	if err == nil {
+		_ = plain.Close()
+		t.Fatal("plain ws:// to the TLS port registered")
+	}
+	if _, err := client.Dial(ctx, wss, mustKey(t), nil); err == nil {
+		t.Fatal("wss:// without trusting the test CA registered")
+	}
+
+	bKey := mustKey(t)
+	a, err := client.Dial(ctx, wss, mustKey(t), opts)
+	if err != nil {
+		t.Fatalf("wss:// dial after a failed plain dial: %v", err)
+	}
+	defer a.Close()
+	b, err := client.Dial(ctx, wss, bKey, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	id, kind, err := a.Send(ctx, bKey.PublicKey().String(), "publish", "over tls", nil)
+	if err != nil || kind != "delivered" {
+		t.Fatalf("send over wss: %q %v", kind, err)
+	}
+	select {
+	case m := <-b.Messages():
+		if m.Envelope.ID != id {
+			t.Fatalf("received %s, want %s", m.Envelope.ID, id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("message over wss never arrived")
+	}
+	if code := relay.stop(t); code != 0 {
+		t.Fatalf("relay exit %d after SIGTERM; stderr:\n%s", code, relay.stderr.String())
+	}
+}
+
+func mustKey(t *testing.T) *protocol.KeyPair {
+	t.Helper()
+	k, err := protocol.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
