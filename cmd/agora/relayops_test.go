@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"math/rand/v2"
@@ -29,11 +30,12 @@ import (
 )
 
 // startStoreRelay starts a relay process that stores envelopes for storage on dir.
-func startStoreRelay(t *testing.T, bin, cfg, dir, storage string) (*process, map[string]any) {
+func startStoreRelay(t *testing.T, bin, cfg, dir, storage string, extra ...string) (*process, map[string]any) {
 	t.Helper()
-	p := startAgora(t, bin, "--config", cfg, "--json", "relay", "--ws-addr", "127.0.0.1:0",
+	args := append([]string{"--config", cfg, "--json", "relay", "--ws-addr", "127.0.0.1:0",
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--sender-rate-limit", "0",
-		"--storage-peers", storage, "--storage-dir", dir)
+		"--storage-peers", storage, "--storage-dir", dir}, extra...)
+	p := startAgora(t, bin, args...)
 	ev := p.nextEvent(t, 30*time.Second)
 	if ev["event"] != "listening" {
 		t.Fatalf("first event = %v", ev)
@@ -357,4 +359,35 @@ func mustKey(t *testing.T) *protocol.KeyPair {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestRelayStoreQuotaFull fills a storage peer's count quota through a relay process and checks
+// that the next sender gets quota_exceeded while the relay keeps serving.
+func TestRelayStoreQuotaFull(t *testing.T) {
+	bin := buildAgora(t)
+	dir := t.TempDir()
+	peer := mustKey(t)
+	storage := peer.PublicKey().String()
+	relay, ev := startStoreRelay(t, bin, filepath.Join(dir, "relay.json"), filepath.Join(dir, "store"), storage,
+		"--storage-max-messages", "2")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sender, err := client.Dial(ctx, ev["ws"].(string), mustKey(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	for i := 0; i < 2; i++ {
+		if _, kind, err := sender.Send(ctx, storage, "publish", i, nil); err != nil || kind != "stored" {
+			t.Fatalf("send %d: %v %q, want stored", i, err, kind)
+		}
+	}
+	_, _, err = sender.Send(ctx, storage, "publish", 2, nil)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Code != "quota_exceeded" {
+		t.Fatalf("send over the quota: %v, want quota_exceeded", err)
+	}
+	if code := relay.stop(t); code != 0 {
+		t.Fatalf("relay exited with %d", code)
+	}
 }

@@ -165,7 +165,15 @@ func (a *app) openStore(f *relayFlags, configPath string, cfg *relaymode.Config)
 	if dir == "" {
 		dir = filepath.Join(filepath.Dir(configPath), "relay-store")
 	}
-	st, err := store.Open(store.Options{Dir: dir, StoragePeers: f.storagePeers, Logger: a.log})
+	st, err := store.Open(store.Options{
+		Dir:             dir,
+		StoragePeers:    f.storagePeers,
+		MaxPerPeer:      f.storageMaxMessages,
+		MaxBytesPerPeer: f.storageMaxPeerBytes,
+		MaxTotalBytes:   f.storageMaxTotalBytes,
+		MaxAge:          f.storageMaxAge,
+		Logger:          a.log,
+	})
 	if err != nil {
 		return nil, err
 	}

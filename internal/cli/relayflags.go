@@ -42,6 +42,10 @@ type relayFlags struct {
 	restAllowPrivateKey   bool
 	storagePeers          []string
 	storageDir            string
+	storageMaxMessages    int
+	storageMaxPeerBytes   int64
+	storageMaxTotalBytes  int64
+	storageMaxAge         time.Duration
 	tlsCert               string
 	tlsKey                string
 	changed               func(name string) bool
@@ -67,6 +71,10 @@ func addRelayFlags(cmd *cobra.Command, f *relayFlags) {
 	fl.BoolVar(&f.restAllowPrivateKey, "rest-allow-private-key", true, "accept the earlier relay's REST registration, in which the client sends its private key; =false refuses it")
 	fl.StringSliceVar(&f.storagePeers, "storage-peers", nil, "comma-separated public keys whose messages are stored while they are offline")
 	fl.StringVar(&f.storageDir, "storage-dir", "", "directory of the message store for --storage-peers (default: relay-store beside the config file)")
+	fl.IntVar(&f.storageMaxMessages, "storage-max-messages", 0, "messages kept per storage peer (0: the store's default, 10000; negative: no limit)")
+	fl.Int64Var(&f.storageMaxPeerBytes, "storage-max-peer-bytes", 0, "bytes of envelopes kept per storage peer (0: the store's default, 64 MiB; negative: no limit)")
+	fl.Int64Var(&f.storageMaxTotalBytes, "storage-max-total-bytes", 0, "bytes of envelopes kept for all storage peers together (0: the store's default, 1 GiB; negative: no limit)")
+	fl.DurationVar(&f.storageMaxAge, "storage-max-age", 0, "age after which stored envelopes are deleted, such as 72h (0: the store's default, 7 days)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serves wss:// and https:// with --tls-key")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM) for --tls-cert")
 	f.changed = func(name string) bool { return cmd.Flags().Changed(name) }
