@@ -8,12 +8,12 @@ import (
 
 // This file holds a JSON decoder written for the canonical form instead of encoding/json.
 // encoding/json replaces a lone UTF-16 surrogate escape (`"\ud800"`) with U+FFFD, so a signer
-// and a verifier would hash different text; it keeps the first of duplicate keys visible to
-// callers while an ECMAScript engine keeps the last; and it checks nesting depth only at 10,000
-// levels. This decoder reads a value the way ECMAScript JSON.parse does (every number becomes a
-// float64) and rejects lone surrogates, duplicate keys and deep nesting with a Reason each.
-// gowebpki/jcs was tried first: it cannot report these cases as distinct reasons and cannot
-// bound depth.
+// and a verifier would hash different text; it accepts duplicate keys silently; and it checks
+// nesting depth only at 10,000 levels. This decoder reads a value the way ECMAScript JSON.parse
+// does (every number becomes a float64) and rejects lone surrogates, duplicate keys and nesting
+// deeper than Limits.MaxDepth with a Reason each. gowebpki/jcs v1.0.2 (read, not adopted) also
+// rejects the first two, but with plain error strings that name no reason, and its depth bound
+// is a fixed 10,000, so the `too_deep` limit of 64 could not be enforced with it.
 
 // jsonObject is a decoded JSON object that keeps its members in input order.
 type jsonObject struct {
