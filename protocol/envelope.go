@@ -22,7 +22,7 @@ type Envelope struct {
 	// Timestamp is milliseconds since the Unix epoch. It is a float64 because the wire form
 	// allows fractions, which the signature covers.
 	Timestamp float64
-	// InReplyTo is the ID of the envelope this one answers. It is signed only when present.
+	// InReplyTo is the ID of the envelope this one replies to. It is signed only when present.
 	InReplyTo string
 	// HasInReplyTo reports that the field is present on the wire. It may be present with a
 	// null value (InReplyTo empty), which the signature covers as null.
@@ -102,28 +102,40 @@ func (e *Envelope) Canonical() []byte {
 	buf := make([]byte, 0, 256+len(e.Payload)+len(e.To)*(PublicKeyHexLen+3))
 	buf = append(buf, `{"from":`...)
 	buf = appendString(buf, e.From)
-	if e.HasInReplyTo {
-		buf = append(buf, `,"inReplyTo":`...)
-		if e.InReplyTo == "" {
-			buf = append(buf, "null"...)
-		} else {
-			buf = appendString(buf, e.InReplyTo)
-		}
-	}
+	buf = e.appendInReplyTo(buf)
 	buf = append(buf, `,"payload":`...)
 	buf = append(buf, e.Payload...)
 	buf = append(buf, `,"timestamp":`...)
 	buf = appendNumber(buf, e.Timestamp)
 	buf = append(buf, `,"to":[`...)
-	for i, to := range e.To {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = appendString(buf, to)
-	}
+	buf = appendStrings(buf, e.To)
 	buf = append(buf, `],"type":`...)
 	buf = appendString(buf, e.Type)
 	return append(buf, '}')
+}
+
+// appendInReplyTo appends the inReplyTo member when the field is present, as null when it is
+// present without a value.
+func (e *Envelope) appendInReplyTo(buf []byte) []byte {
+	if !e.HasInReplyTo {
+		return buf
+	}
+	buf = append(buf, `,"inReplyTo":`...)
+	if e.InReplyTo == "" {
+		return append(buf, "null"...)
+	}
+	return appendString(buf, e.InReplyTo)
+}
+
+// appendStrings appends the elements of list separated by commas, without brackets.
+func appendStrings(buf []byte, list []string) []byte {
+	for i, s := range list {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendString(buf, s)
+	}
+	return buf
 }
 
 // MarshalJSON writes the wire form. Its field order matches the earlier implementation's.
@@ -140,22 +152,10 @@ func (e *Envelope) MarshalJSON() ([]byte, error) {
 	buf = append(buf, `,"from":`...)
 	buf = appendString(buf, e.From)
 	buf = append(buf, `,"to":[`...)
-	for i, to := range e.To {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = appendString(buf, to)
-	}
+	buf = appendStrings(buf, e.To)
 	buf = append(buf, `],"timestamp":`...)
 	buf = appendNumber(buf, e.Timestamp)
-	if e.HasInReplyTo {
-		buf = append(buf, `,"inReplyTo":`...)
-		if e.InReplyTo == "" {
-			buf = append(buf, "null"...)
-		} else {
-			buf = appendString(buf, e.InReplyTo)
-		}
-	}
+	buf = e.appendInReplyTo(buf)
 	buf = append(buf, `,"payload":`...)
 	buf = append(buf, payload...)
 	buf = append(buf, `,"signature":`...)
