@@ -8,7 +8,7 @@ import (
 
 // This file holds a JSON decoder written for the canonical form instead of encoding/json.
 // encoding/json replaces a lone UTF-16 surrogate escape (`"\ud800"`) with U+FFFD, so a signer
-// and a verifier would hash different text; it accepts duplicate keys silently; and it checks
+// and a verifier would hash different text. It also accepts duplicate keys silently and checks
 // nesting depth only at 10,000 levels. This decoder reads a value the way ECMAScript JSON.parse
 // does (every number becomes a float64) and rejects lone surrogates, duplicate keys and nesting
 // deeper than Limits.MaxDepth with a Reason each. gowebpki/jcs v1.0.2 (read, not adopted) also

@@ -16,7 +16,7 @@ const (
 	CodeAlreadyRegistered = "already_registered" // a second register on one connection
 	CodeUnauthenticated   = "unauthenticated"    // register without a valid challenge signature
 	CodeCapacity          = "capacity"           // MaxPeers distinct keys are connected
-	CodeInvalid           = "invalid"            // the envelope failed verification; `reason` says why
+	CodeInvalid           = "invalid"            // the envelope failed verification; `reason` names the failed check
 	CodeSenderMismatch    = "sender_mismatch"    // envelope `from` is not the registered key
 	CodeRecipientMismatch = "recipient_mismatch" // the frame's `to` is not in the envelope's `to`
 	CodeDuplicate         = "duplicate"          // the envelope ID was relayed before
@@ -30,7 +30,7 @@ const (
 	CodeTooLarge          = "too_large"          // the frame exceeds the size limit
 )
 
-// relayError is a refusal with its code, for error frames and REST bodies.
+// relayError is a rejection with its code, for error frames and REST bodies.
 type relayError struct {
 	code    string
 	reason  protocol.Reason // the protocol reason behind CodeInvalid and the guard codes
@@ -40,7 +40,7 @@ type relayError struct {
 
 func (e *relayError) Error() string { return e.code + ": " + e.message }
 
-func refuse(code, format string, args ...any) *relayError {
+func rejection(code, format string, args ...any) *relayError {
 	return &relayError{code: code, message: fmt.Sprintf(format, args...)}
 }
 

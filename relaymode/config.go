@@ -54,7 +54,7 @@ type Config struct {
 	// SenderRate is envelopes per minute per sender key, over both doors; 0 turns it off.
 	SenderRate float64
 
-	// AllowUnauthenticatedRegister accepts WebSocket registrations that do not answer the
+	// AllowUnauthenticatedRegister accepts WebSocket registrations that do not sign the
 	// challenge, as the earlier relay does. Anyone can then receive anyone's messages.
 	AllowUnauthenticatedRegister bool
 	// AllowPrivateKeyRegister accepts the earlier relay's REST registration, in which the client

@@ -77,7 +77,7 @@ func rateLimit(h http.Handler, limiter *protocol.RateLimiter, rpm float64, trust
 	})
 }
 
-// cors wraps h with CORS headers for the allowed origins and answers preflight requests.
+// cors wraps h with CORS headers for the allowed origins and responds 204 to preflight requests.
 func cors(h http.Handler, origins []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		origin := req.Header.Get("Origin")

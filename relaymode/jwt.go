@@ -93,7 +93,7 @@ func (t *tokens) isRevoked(jti string) bool {
 	return ok
 }
 
-// prune forgets revoked tokens that have expired, since the signature check rejects them anyway.
+// prune removes revoked tokens that have expired, since the signature check rejects them anyway.
 func (t *tokens) prune(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -28,7 +28,7 @@ type Relay struct {
 	selfKey string
 	guard   *protocol.Guard
 	metrics Metrics
-	sampler *logSampler // limits repeated refusal and authentication log lines
+	sampler *logSampler // limits repeated rejection and authentication log lines
 
 	mu    sync.RWMutex
 	peers map[string]*peerEntry // by public key (SPKI hex)
@@ -57,7 +57,7 @@ type session interface {
 	Kind() string // "websocket" or "rest"
 	// deliver queues a message frame without blocking and reports whether it was queued.
 	deliver(env *protocol.Envelope) bool
-	// presence tells the session that key came online or went offline.
+	// presence queues a peer_online or peer_offline event for key.
 	presence(event, key string)
 	// close ends the session; the relay has already removed it.
 	close(reason string)

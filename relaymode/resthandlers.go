@@ -148,7 +148,7 @@ func (d *restDoor) handleSend(w http.ResponseWriter, req *http.Request, s *restS
 	}
 	env, out, err := d.r.ingest(req.Context(), raw, s.key, body.To)
 	if err != nil {
-		d.writeRefusal(w, err.(*relayError), body.To)
+		d.writeRejection(w, err.(*relayError), body.To)
 		return
 	}
 	resp := map[string]any{"ok": true, "envelopeId": env.ID}
@@ -185,8 +185,8 @@ func (d *restDoor) envelopeToSend(body *sendRequest, s *restSession) ([]byte, in
 	return raw, 0, ""
 }
 
-// writeRefusal maps a refusal to the earlier relay's status codes where it has one.
-func (d *restDoor) writeRefusal(w http.ResponseWriter, e *relayError, to string) {
+// writeRejection maps a rejection to the earlier relay's status codes where it has one.
+func (d *restDoor) writeRejection(w http.ResponseWriter, e *relayError, to string) {
 	status := http.StatusBadRequest
 	switch e.code {
 	case CodeUnknownRecipient:
@@ -294,7 +294,7 @@ func (d *restDoor) handleReplay(w http.ResponseWriter, req *http.Request, s *res
 	writeJSON(w, http.StatusOK, map[string]any{"messages": nonNil(msgs), "hasMore": more})
 }
 
-// replayStored answers a replay request of a storage peer from the store.
+// replayStored serves a storage peer's replay request from the store.
 func (d *restDoor) replayStored(w http.ResponseWriter, key string, since time.Time, limit int) {
 	list, err := d.r.cfg.Store.Since(key, since, limit+1)
 	if err != nil {

@@ -13,15 +13,15 @@ import (
 	"github.com/agora-p2p/agora/protocol"
 )
 
-// register adds s under its key. It refuses a new key when MaxPeers keys are connected, and
-// tells the other sessions when s is the key's first session.
+// register adds s under its key. It rejects a new key when MaxPeers keys are connected, and
+// sends peer_online to the other sessions when s is the key's first session.
 func (r *Relay) register(s session, metadata map[string]any) error {
 	r.mu.Lock()
 	entry, ok := r.peers[s.Key()]
 	if !ok {
 		if len(r.peers) >= r.cfg.MaxPeers {
 			r.mu.Unlock()
-			return refuse(CodeCapacity, "relay is at capacity (max %d peers)", r.cfg.MaxPeers)
+			return rejection(CodeCapacity, "relay is at capacity (max %d peers)", r.cfg.MaxPeers)
 		}
 		entry = &peerEntry{sessions: make(map[string]session)}
 		r.peers[s.Key()] = entry
@@ -118,7 +118,7 @@ func (r *Relay) touch(key string) {
 	r.mu.Unlock()
 }
 
-// outcome says how an envelope reached its recipient.
+// outcome is how an envelope reached its recipient.
 type outcome string
 
 const (
@@ -132,18 +132,18 @@ const (
 func (r *Relay) ingest(ctx context.Context, raw []byte, sender, to string) (*protocol.Envelope, outcome, error) {
 	env, err := protocol.Verify(raw, r.cfg.Limits)
 	if err != nil {
-		return nil, "", r.refused(fromProtocol(err, claimedID(raw, r.cfg.Limits.MaxBytes)))
+		return nil, "", r.reject(fromProtocol(err, claimedID(raw, r.cfg.Limits.MaxBytes)))
 	}
 	if env.From != sender {
-		return env, "", r.refused(&relayError{code: CodeSenderMismatch, id: env.ID,
+		return env, "", r.reject(&relayError{code: CodeSenderMismatch, id: env.ID,
 			message: "envelope sender does not match the registered public key"})
 	}
 	if !env.IsRecipient(to) {
-		return env, "", r.refused(&relayError{code: CodeRecipientMismatch, id: env.ID,
+		return env, "", r.reject(&relayError{code: CodeRecipientMismatch, id: env.ID,
 			message: "envelope recipients do not include the requested recipient"})
 	}
 	if err := r.guard.Admit(env, time.Now()); err != nil {
-		return env, "", r.refused(fromProtocol(err, env.ID))
+		return env, "", r.reject(fromProtocol(err, env.ID))
 	}
 	r.touch(sender)
 	if to == r.selfKey && env.Type == "peer_list_request" {
@@ -151,14 +151,14 @@ func (r *Relay) ingest(ctx context.Context, raw []byte, sender, to string) (*pro
 	}
 	out, err := r.route(ctx, env, to)
 	if err != nil {
-		return env, "", r.refused(fromProtocol(err, env.ID))
+		return env, "", r.reject(fromProtocol(err, env.ID))
 	}
 	return env, out, nil
 }
 
-func (r *Relay) refused(e *relayError) error {
+func (r *Relay) reject(e *relayError) error {
 	r.metrics.Refused(e.code)
-	if ok, skipped := r.sampler.allow("refused:"+e.code, time.Now()); ok {
+	if ok, skipped := r.sampler.allow("rejected:"+e.code, time.Now()); ok {
 		r.log.Info("envelope rejected", "code", e.code, "reason", e.reason, "envelope", e.id,
 			"detail", e.message, "similarSkipped", skipped)
 	}
@@ -206,23 +206,23 @@ func (r *Relay) deliverLocal(env *protocol.Envelope, to string) bool {
 	return delivered
 }
 
-// forward hands env to the mesh peer of key to, when the node is connected to it or knows
-// its addresses. Unknown keys are not searched for in the DHT, so a typo fails fast.
+// forward hands env to the mesh peer of key to, when the node is connected to it or has
+// its addresses in the peerstore. Unknown keys are not searched for in the DHT, so a typo fails fast.
 func (r *Relay) forward(ctx context.Context, env *protocol.Envelope, to string) (outcome, error) {
 	key, err := protocol.ParsePublicKey(to)
 	if err != nil {
-		return "", refuse(CodeUnknownRecipient, "Recipient not connected: %s", to)
+		return "", rejection(CodeUnknownRecipient, "Recipient not connected: %s", to)
 	}
 	pid := key.PeerID()
 	h := r.node.Host()
 	if h.Network().Connectedness(pid) != network.Connected && len(h.Peerstore().Addrs(pid)) == 0 {
-		return "", refuse(CodeUnknownRecipient, "Recipient not connected: %s", to)
+		return "", rejection(CodeUnknownRecipient, "Recipient not connected: %s", to)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ForwardTimeout)
 	defer cancel()
 	if err := r.node.Forward(ctx, pid, env); err != nil {
 		r.log.Debug("forwarding to a mesh peer failed", "envelope", env.ID, "peer", pid, "err", err)
-		re := refuse(CodeDeliveryFailed, "mesh peer %s did not accept the envelope: %v", pid, err)
+		re := rejection(CodeDeliveryFailed, "mesh peer %s did not accept the envelope: %v", pid, err)
 		re.reason = protocol.ReasonOf(err)
 		return "", re
 	}
@@ -265,8 +265,8 @@ func (r *Relay) hasSession(key string) bool {
 	return r.peers[key] != nil
 }
 
-// answerPeerList answers a peer_list_request addressed to the relay with a signed
-// peer_list_response, as the earlier relay does.
+// answerPeerList sends a signed peer_list_response to the sender of a peer_list_request
+// addressed to the relay, as the earlier relay does.
 func (r *Relay) answerPeerList(req *protocol.Envelope) error {
 	var payload struct {
 		Filters struct {
@@ -306,9 +306,9 @@ func (r *Relay) answerPeerList(req *protocol.Envelope) error {
 func storeError(err error) *relayError {
 	var q interface{ QuotaExceeded() bool }
 	if errors.As(err, &q) && q.QuotaExceeded() {
-		return refuse(CodeQuotaExceeded, "%v", err)
+		return rejection(CodeQuotaExceeded, "%v", err)
 	}
-	return refuse(CodeDeliveryFailed, "store: %v", err)
+	return rejection(CodeDeliveryFailed, "store: %v", err)
 }
 
 // claimedID returns the `id` field of an envelope that failed verification, so that the error

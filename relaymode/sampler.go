@@ -6,8 +6,8 @@ import (
 )
 
 // logSampler limits repeated log lines: per key, one line per interval, reporting how many
-// were left out since the last one. A flood of refusals then costs a few lines, while the
-// metrics count every refusal.
+// were left out since the last one. A flood of rejections then costs a few lines, while the
+// metrics count every rejection.
 type logSampler struct {
 	interval time.Duration
 
@@ -21,7 +21,7 @@ func newLogSampler(interval time.Duration) *logSampler {
 }
 
 // allow reports whether a line for key may be logged now, and how many were skipped before it.
-// Keys are refusal codes and door names, a small fixed set, so the maps stay small.
+// Keys are rejection codes and door names, a small fixed set, so the maps stay small.
 func (s *logSampler) allow(key string, now time.Time) (bool, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -21,7 +21,7 @@ func ChallengeText(relayKey, nonce string) string {
 
 func newNonce() string {
 	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error since Go 1.24
 	return hex.EncodeToString(b)
 }
 
@@ -212,7 +212,7 @@ func (s *wsSession) startPresence() {
 	s.wakePresence()
 }
 
-// wakePresence tells the write loop that presence updates are pending; it never blocks.
+// wakePresence signals the write loop that presence updates are pending, without blocking.
 func (s *wsSession) wakePresence() {
 	select {
 	case s.presWake <- struct{}{}:
@@ -354,7 +354,7 @@ func (s *wsSession) readLoop() {
 		}
 		_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
 		if kind != websocket.TextMessage {
-			s.sendError(refuse(CodeInvalidFrame, "binary frames are not supported; send JSON text frames"))
+			s.sendError(rejection(CodeInvalidFrame, "binary frames are not supported; send JSON text frames"))
 			continue
 		}
 		s.handle(data)

@@ -27,7 +27,7 @@ func (s *wsSession) handle(data []byte) {
 	case "ack":
 		s.handleAck(f)
 	default:
-		s.sendError(refuse(CodeUnknownType, "Unknown message type: %.64q", f.Type))
+		s.sendError(rejection(CodeUnknownType, "Unknown message type: %.64q", f.Type))
 	}
 }
 
@@ -35,30 +35,30 @@ func (s *wsSession) handle(data []byte) {
 func parseFrame(data []byte) (*inFrame, *relayError) {
 	trimmed := bytes.TrimSpace(data)
 	if !json.Valid(trimmed) {
-		return nil, refuse(CodeInvalidJSON, "Invalid message format: the frame is not JSON")
+		return nil, rejection(CodeInvalidJSON, "Invalid message format: the frame is not JSON")
 	}
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, refuse(CodeInvalidFrame, "Invalid message format: the frame is not a JSON object")
+		return nil, rejection(CodeInvalidFrame, "Invalid message format: the frame is not a JSON object")
 	}
 	var f inFrame
 	if err := json.Unmarshal(trimmed, &f); err != nil {
-		return nil, refuse(CodeInvalidFrame, "Invalid message format: %v", err)
+		return nil, rejection(CodeInvalidFrame, "Invalid message format: %v", err)
 	}
 	return &f, nil
 }
 
 func (s *wsSession) handleRegister(f *inFrame) {
 	if s.Key() != "" {
-		s.sendError(refuse(CodeAlreadyRegistered, "this connection is already registered"))
+		s.sendError(rejection(CodeAlreadyRegistered, "this connection is already registered"))
 		return
 	}
 	if f.PublicKey == nil || *f.PublicKey == "" {
-		s.sendError(refuse(CodeInvalidFrame, "Invalid registration: missing or invalid publicKey"))
+		s.sendError(rejection(CodeInvalidFrame, "Invalid registration: missing or invalid publicKey"))
 		return
 	}
 	key, err := protocol.ParsePublicKey(*f.PublicKey)
 	if err != nil || key.String() != *f.PublicKey {
-		s.sendError(refuse(CodeInvalidFrame, "Invalid registration: publicKey must be a lowercase SPKI hex Ed25519 key"))
+		s.sendError(rejection(CodeInvalidFrame, "Invalid registration: publicKey must be a lowercase SPKI hex Ed25519 key"))
 		return
 	}
 	if err := s.checkPossession(key, f.Signature); err != nil {
@@ -101,12 +101,12 @@ func (s *wsSession) checkPossession(key protocol.PublicKey, signature string) *r
 		if s.r.cfg.AllowUnauthenticatedRegister {
 			return nil
 		}
-		return refuse(CodeUnauthenticated,
+		return rejection(CodeUnauthenticated,
 			"register must carry signature: hex Ed25519 signature of %q by publicKey", ChallengeText(s.r.selfKey, s.nonce))
 	}
 	sig, err := hex.DecodeString(signature)
 	if err != nil || !key.Verify([]byte(ChallengeText(s.r.selfKey, s.nonce)), sig) {
-		return refuse(CodeUnauthenticated, "the signature does not verify for publicKey over this connection's challenge")
+		return rejection(CodeUnauthenticated, "the signature does not verify for publicKey over this connection's challenge")
 	}
 	return nil
 }
@@ -133,15 +133,15 @@ func (r *Relay) registeredPeers(key string) []map[string]string {
 func (s *wsSession) handleMessage(f *inFrame) {
 	key := s.Key()
 	if key == "" {
-		s.sendError(refuse(CodeNotRegistered, "Not registered: send registration message first"))
+		s.sendError(rejection(CodeNotRegistered, "Not registered: send registration message first"))
 		return
 	}
 	if f.To == nil || *f.To == "" {
-		s.sendError(refuse(CodeInvalidFrame, `Invalid message: missing or invalid "to" field`))
+		s.sendError(rejection(CodeInvalidFrame, `Invalid message: missing or invalid "to" field`))
 		return
 	}
 	if len(f.Envelope) == 0 || f.Envelope[0] != '{' {
-		s.sendError(refuse(CodeInvalidFrame, `Invalid message: missing or invalid "envelope" field`))
+		s.sendError(rejection(CodeInvalidFrame, `Invalid message: missing or invalid "envelope" field`))
 		return
 	}
 	to := *f.To
@@ -154,8 +154,8 @@ func (s *wsSession) handleMessage(f *inFrame) {
 	s.report(s.r.ingest(context.Background(), raw, key, to))
 }
 
-// report answers a message frame: an error frame for a refusal, else a delivered or stored
-// frame, which clients of the earlier relay ignore.
+// report sends the verdict on a message frame: an error frame for a rejection, else a
+// delivered or stored frame, which clients of the earlier relay ignore.
 func (s *wsSession) report(env *protocol.Envelope, out outcome, err error) {
 	if err != nil {
 		s.sendError(err.(*relayError))

@@ -19,7 +19,7 @@ import agora_envelope
 
 
 class RelayError(Exception):
-    """An HTTP error answered by the relay, with its JSON body."""
+    """An HTTP error status returned by the relay, with its JSON body."""
 
     def __init__(self, status, body):
         super().__init__(f"HTTP {status}: {body}")
@@ -28,7 +28,7 @@ class RelayError(Exception):
 
 
 def call(base, method, path, body=None, token=None):
-    """Sends one request and returns the decoded JSON answer."""
+    """Sends one request and returns the decoded JSON response."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(base + path, data=data, method=method)
     req.add_header("Content-Type", "application/json")
@@ -55,7 +55,7 @@ def register(base, seed):
 
 
 def wait_for_reply(base, token, request_id, timeout):
-    """Polls GET /v1/messages until a message answers request_id."""
+    """Polls GET /v1/messages until a message replies to request_id."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for msg in call(base, "GET", "/v1/messages", token=token)["messages"]:

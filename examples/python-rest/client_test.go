@@ -75,7 +75,7 @@ func TestPythonClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	// A Go agent on the WebSocket door answers each request in upper case.
+	// A Go agent on the WebSocket door replies to each request with its text in upper case.
 	key, _ := protocol.GenerateKeyPair()
 	agent, err := client.Dial(ctx, wsURL, key, nil)
 	if err != nil {

@@ -1,4 +1,4 @@
-// Package client is a Go client of the agora relay's WebSocket door. It answers the relay's
+// Package client is a Go client of the agora relay's WebSocket door. It signs the relay's
 // challenge, registers, sends envelopes and waits for the relay's verdict on each, and receives
 // messages, acking each one so that a relay with a store deletes it.
 package client
@@ -80,7 +80,7 @@ type result struct {
 	err  *Error
 }
 
-// Dial connects to url, answers the challenge with key and registers.
+// Dial connects to url, signs the relay's challenge with key and registers.
 func Dial(ctx context.Context, url string, key *protocol.KeyPair, opts *Options) (*Client, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -161,8 +161,8 @@ func (c *Client) Peers() []string { return c.peers }
 // Read it steadily: while it is full, the client reads no further frames from the relay.
 func (c *Client) Messages() <-chan Message { return c.messages }
 
-// Events returns presence and other frames; when nobody reads them, new ones are dropped. It
-// closes when the connection ends.
+// Events returns presence and other frames. While the channel is full, new ones are dropped.
+// It closes when the connection ends.
 func (c *Client) Events() <-chan Event { return c.events }
 
 // Send signs an envelope for to and waits until the relay delivered or stored it. It returns
@@ -182,7 +182,7 @@ func (c *Client) SendEnvelope(ctx context.Context, to string, env *protocol.Enve
 	c.mu.Lock()
 	if _, busy := c.waiting[env.ID]; busy {
 		c.mu.Unlock()
-		return "", fmt.Errorf("envelope %s is already waiting for the relay's answer", env.ID)
+		return "", fmt.Errorf("envelope %s is already waiting for the relay's verdict; send it once", env.ID)
 	}
 	c.waiting[env.ID] = ch
 	c.mu.Unlock()
@@ -203,7 +203,7 @@ func (c *Client) SendEnvelope(ctx context.Context, to string, env *protocol.Enve
 	case <-c.done:
 		return "", fmt.Errorf("connection closed before the relay answered: %w", c.err)
 	case <-ctx.Done():
-		return "", fmt.Errorf("no answer from the relay for %s: %w", env.ID, ctx.Err())
+		return "", fmt.Errorf("timed out waiting for the relay's verdict on %s: %w", env.ID, ctx.Err())
 	}
 }
 
