@@ -179,7 +179,7 @@ func (c Config) withDefaults() Config {
 			c.DHTMode = DHTServer
 		}
 	}
-	c.Limits = limitsWithDefaults(c.Limits)
+	c.Limits = c.Limits.WithDefaults()
 	setDefault(&c.PeerRate, DefaultPeerRate)
 	setDefault(&c.ForwardRate, DefaultForwardRate)
 	setDefault(&c.InboundBuffer, DefaultInboundBuffer)
@@ -205,20 +205,6 @@ func setDefault[T int | int64 | float64 | time.Duration](v *T, def T) {
 	if *v == 0 {
 		*v = def
 	}
-}
-
-func limitsWithDefaults(l protocol.Limits) protocol.Limits {
-	def := protocol.DefaultLimits()
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = def.MaxBytes
-	}
-	if l.MaxRecipients <= 0 {
-		l.MaxRecipients = def.MaxRecipients
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = def.MaxDepth
-	}
-	return l
 }
 
 func (c Config) validate() error {

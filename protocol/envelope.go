@@ -52,8 +52,8 @@ func DefaultLimits() Limits {
 	return Limits{MaxBytes: DefaultMaxBytes, MaxRecipients: DefaultMaxRecipients, MaxDepth: DefaultMaxDepth}
 }
 
-// withDefaults replaces zero fields with the defaults.
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with zero or negative fields replaced by the defaults.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = DefaultMaxBytes
 	}

@@ -7,7 +7,7 @@ import (
 // parse decodes an envelope, checks its structure and returns it with its canonical form.
 // The routing checks and their reason come first, as in the earlier implementation.
 func parse(data []byte, lim Limits) (*Envelope, []byte, error) {
-	lim = lim.withDefaults()
+	lim = lim.WithDefaults()
 	if len(data) > lim.MaxBytes {
 		return nil, nil, newError(ReasonTooLarge, "envelope of %d bytes exceeds the limit of %d", len(data), lim.MaxBytes)
 	}

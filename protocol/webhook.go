@@ -25,7 +25,7 @@ func DecodeWebhook(text string, lim Limits) (*Envelope, error) {
 		return nil, newError(ReasonNotAgoraMessage, "text does not start with %s", WebhookPrefix)
 	}
 	body := text[len(WebhookPrefix):]
-	lim = lim.withDefaults()
+	lim = lim.WithDefaults()
 	if base64.RawURLEncoding.DecodedLen(len(body)) > lim.MaxBytes+3 {
 		return nil, newError(ReasonTooLarge, "webhook body of %d characters exceeds the envelope limit", len(body))
 	}

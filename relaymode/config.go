@@ -224,18 +224,7 @@ func (c *Config) validate() error {
 	if len(c.AllowedOrigins) == 0 {
 		c.AllowedOrigins = defaults.AllowedOrigins
 	}
-	if c.Limits.MaxBytes <= 0 || c.Limits.MaxRecipients <= 0 || c.Limits.MaxDepth <= 0 {
-		def := protocol.DefaultLimits()
-		if c.Limits.MaxBytes <= 0 {
-			c.Limits.MaxBytes = def.MaxBytes
-		}
-		if c.Limits.MaxRecipients <= 0 {
-			c.Limits.MaxRecipients = def.MaxRecipients
-		}
-		if c.Limits.MaxDepth <= 0 {
-			c.Limits.MaxDepth = def.MaxDepth
-		}
-	}
+	c.Limits = c.Limits.WithDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
