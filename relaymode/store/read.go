@@ -17,63 +17,58 @@ func (s *Store) Pending(recipient string, limit int) ([]Stored, error) {
 // backlog passes the Seq of the last envelope of the previous page. A limit that is not
 // positive or is above MaxPage means MaxPage.
 func (s *Store) After(recipient string, seq uint64, limit int) ([]Stored, error) {
-	key, ok := s.canonical(recipient)
-	if !ok {
-		return nil, nil
-	}
-	limit = pageSize(limit)
-	var out []Stored
-	err := s.db.View(func(tx *bolt.Tx) error {
-		pb, ok := openPeer(tx, key)
-		if !ok {
-			return nil
-		}
+	return s.readPeer(recipient, limit, func(pb peerBuckets, out []Stored, limit int) ([]Stored, error) {
 		c := pb.msgs.Cursor()
 		for k, v := c.Seek(seqKey(seq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			st, err := decodeRecord(k, v)
 			if err != nil {
-				return err
+				return out, err
 			}
 			out = append(out, st)
 		}
-		return nil
+		return out, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read envelopes for %s from %s: %w", key, s.path, err)
-	}
-	return out, nil
 }
 
 // Since returns up to limit envelopes stored at or after t, oldest first. A limit that is not
 // positive or is above MaxPage means MaxPage.
 func (s *Store) Since(recipient string, t time.Time, limit int) ([]Stored, error) {
+	return s.readPeer(recipient, limit, func(pb peerBuckets, out []Stored, limit int) ([]Stored, error) {
+		c := pb.time.Cursor()
+		for k, _ := c.Seek(timeKey(t.UnixNano(), 0)); k != nil && len(out) < limit; k, _ = c.Next() {
+			if len(k) != 16 {
+				return out, fmt.Errorf("damaged time index key of %d bytes", len(k))
+			}
+			rec := pb.msgs.Get(k[8:])
+			if rec == nil {
+				return out, fmt.Errorf("time index names missing record %d", binary.BigEndian.Uint64(k[8:]))
+			}
+			st, err := decodeRecord(k[8:], rec)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, st)
+		}
+		return out, nil
+	})
+}
+
+// readPeer runs scan in a read transaction on recipient's buckets, with limit bounded by
+// pageSize. A recipient that is not a storage peer, or has nothing stored, reads as empty.
+func (s *Store) readPeer(recipient string, limit int, scan func(pb peerBuckets, out []Stored, limit int) ([]Stored, error)) ([]Stored, error) {
 	key, ok := s.canonical(recipient)
 	if !ok {
 		return nil, nil
 	}
-	limit = pageSize(limit)
 	var out []Stored
 	err := s.db.View(func(tx *bolt.Tx) error {
 		pb, ok := openPeer(tx, key)
 		if !ok {
 			return nil
 		}
-		c := pb.time.Cursor()
-		for k, _ := c.Seek(timeKey(t.UnixNano(), 0)); k != nil && len(out) < limit; k, _ = c.Next() {
-			if len(k) != 16 {
-				return fmt.Errorf("damaged time index key of %d bytes", len(k))
-			}
-			rec := pb.msgs.Get(k[8:])
-			if rec == nil {
-				return fmt.Errorf("time index names missing record %d", binary.BigEndian.Uint64(k[8:]))
-			}
-			st, err := decodeRecord(k[8:], rec)
-			if err != nil {
-				return err
-			}
-			out = append(out, st)
-		}
-		return nil
+		var err error
+		out, err = scan(pb, out, pageSize(limit))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read envelopes for %s from %s: %w", key, s.path, err)
