@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -516,5 +517,36 @@ func TestUpdateWritesNothingOnError(t *testing.T) {
 		if got, _ := os.ReadFile(path); !bytes.Equal(got, original) {
 			t.Fatalf("Update wrote the file after %v", result)
 		}
+	}
+}
+
+func TestLoadWarnsOnlyForReadableIdentity(t *testing.T) {
+	dir := t.TempDir()
+	k, err := protocol.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withKey := filepath.Join(dir, "with.json")
+	body := `{"identity":{"publicKey":"` + k.PublicKey().String() + `","privateKey":"` + k.PrivateKeyHex() + `"}}`
+	if err := os.WriteFile(withKey, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	withoutKey := filepath.Join(dir, "without.json")
+	if err := os.WriteFile(withoutKey, []byte(`{"peers":{}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	if _, err := Load(withoutKey, log); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("warning for a config without an identity: %s", logs.String())
+	}
+	if _, err := Load(withKey, log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), withKey) {
+		t.Fatalf("no warning naming %s: %q", withKey, logs.String())
 	}
 }

@@ -21,21 +21,25 @@ const (
 const DefaultProfile = "default"
 
 // Load reads and parses the config file at path. A missing file gives an error that matches
-// fs.ErrNotExist. When the file is readable by group or others, Load logs a warning, because
-// the file contains the private key. A nil log means slog.Default().
+// fs.ErrNotExist. When the file contains an identity and is readable by group or others, Load
+// logs a warning, because the identity includes the private key. A nil log means slog.Default().
 func Load(path string, log *slog.Logger) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config file: %w", err)
 	}
-	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+	c, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 && c.Identity != nil {
 		if log == nil {
 			log = slog.Default()
 		}
 		log.Warn("config file is readable by other users and contains the private key; run chmod 600 on it",
 			"file", path, "mode", info.Mode().Perm().String())
 	}
-	return Parse(data, path)
+	return c, nil
 }
 
 // LoadOrEmpty is Load, except that a missing file gives an empty config.
