@@ -130,7 +130,7 @@ The config file is chosen by --config, else --profile, else $AGORA_CONFIG, else
 	root.AddCommand(
 		a.initCommand(), a.whoamiCommand(), a.keygenCommand(), a.statusCommand(),
 		a.peersCommand(), a.configCommand(), a.verifyCommand(), a.sendCommand(),
-		a.nodeCommand(), a.relayCommand(),
+		a.nodeCommand(), a.relayCommand(), a.benchCommand(),
 	)
 	return root
 }
