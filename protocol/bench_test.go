@@ -111,3 +111,33 @@ func BenchmarkGuardAdmit(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkVerify200BNewSenders verifies envelopes from more senders than the sender key cache
+// holds, in turn, so that every key is decoded again: the cost for a sender seen for the
+// first time.
+func BenchmarkVerify200BNewSenders(b *testing.B) {
+	const senders = senderKeyCacheSize * 2
+	payload := json.RawMessage(`{"text":"` + strings.Repeat("x", 189) + `"}`)
+	wires := make([][]byte, senders)
+	for i := range wires {
+		k, err := GenerateKeyPair()
+		if err != nil {
+			b.Fatal(err)
+		}
+		env, err := CreateEnvelope(k, "request", nil, payload, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if wires[i], err = json.Marshal(env); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := Verify(wires[i%senders], DefaultLimits()); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

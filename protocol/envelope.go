@@ -288,7 +288,7 @@ func verifySignature(e *Envelope, canonical []byte) error {
 	if err != nil {
 		return newError(ReasonSignatureInvalid, "from: %v", err)
 	}
-	if !pk.Verify(canonical, sig) {
+	if !senderKeys.get(pk).verify(canonical, sig) {
 		return newError(ReasonSignatureInvalid, "signature does not verify for from")
 	}
 	return nil
@@ -301,7 +301,7 @@ func checkStrict(e *Envelope) error {
 	if pk.String() != e.From {
 		return newError(ReasonInvalidSender, "from is not in lowercase SPKI hex")
 	}
-	if isSmallOrder(pk) {
+	if senderKeys.get(pk).smallOrder {
 		return newError(ReasonWeakKey, "from is a small-order point")
 	}
 	for i, to := range e.To {
