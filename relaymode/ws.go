@@ -139,6 +139,11 @@ func (s *wsSession) send(v any) bool {
 		s.r.log.Error("encoding a frame failed", "err", err)
 		return false
 	}
+	return s.sendEncoded(data)
+}
+
+// sendEncoded queues the JSON text of a frame, as send does.
+func (s *wsSession) sendEncoded(data []byte) bool {
 	select {
 	case s.queue <- outFrame{data: data}:
 		return true
@@ -154,13 +159,31 @@ func (s *wsSession) send(v any) bool {
 }
 
 func (s *wsSession) deliver(env *protocol.Envelope) bool {
-	return s.send(messageFrame{Type: "message", From: env.From, Envelope: env})
+	data, err := encodeMessage(env)
+	if err != nil {
+		s.r.log.Error("encoding a message frame failed", "envelope", env.ID, "err", err)
+		return false
+	}
+	return s.sendEncoded(data)
 }
 
-type messageFrame struct {
-	Type     string             `json:"type"`
-	From     string             `json:"from"`
-	Envelope *protocol.Envelope `json:"envelope"`
+// encodeMessage builds the message frame that carries env, with the envelope's own encoder.
+// json.Marshal of a struct holding the envelope would scan the envelope's output once more.
+func encodeMessage(env *protocol.Envelope) ([]byte, error) {
+	body, err := env.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	from, err := json.Marshal(env.From)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, len(body)+len(from)+40)
+	buf = append(buf, `{"type":"message","from":`...)
+	buf = append(buf, from...)
+	buf = append(buf, `,"envelope":`...)
+	buf = append(buf, body...)
+	return append(buf, '}'), nil
 }
 
 func (s *wsSession) presence(event, key string) {
@@ -240,7 +263,7 @@ type outFrame struct {
 // deliverStored queues a stored envelope, waiting for room in the queue instead of cutting the
 // client off, and reports whether it was queued before the session ended.
 func (s *wsSession) deliverStored(env *protocol.Envelope) bool {
-	data, err := json.Marshal(messageFrame{Type: "message", From: env.From, Envelope: env})
+	data, err := encodeMessage(env)
 	if err != nil {
 		return false
 	}

@@ -31,17 +31,22 @@ func (s *wsSession) handle(data []byte) {
 	}
 }
 
-// parseFrame decodes a client frame, which must be a JSON object.
+// parseFrame decodes a client frame, which must be a JSON object. json.Unmarshal checks the
+// syntax of the whole frame before it decodes, so a frame that starts like an object is not
+// checked a second time with json.Valid.
 func parseFrame(data []byte) (*inFrame, *relayError) {
 	trimmed := bytes.TrimSpace(data)
-	if !json.Valid(trimmed) {
-		return nil, rejection(CodeInvalidJSON, "Invalid message format: the frame is not JSON")
-	}
 	if len(trimmed) == 0 || trimmed[0] != '{' {
+		if !json.Valid(trimmed) {
+			return nil, rejection(CodeInvalidJSON, "Invalid message format: the frame is not JSON")
+		}
 		return nil, rejection(CodeInvalidFrame, "Invalid message format: the frame is not a JSON object")
 	}
 	var f inFrame
 	if err := json.Unmarshal(trimmed, &f); err != nil {
+		if _, syntax := err.(*json.SyntaxError); syntax {
+			return nil, rejection(CodeInvalidJSON, "Invalid message format: the frame is not JSON")
+		}
 		return nil, rejection(CodeInvalidFrame, "Invalid message format: %v", err)
 	}
 	return &f, nil
@@ -161,12 +166,25 @@ func (s *wsSession) report(env *protocol.Envelope, out outcome, err error) {
 		s.sendError(err.(*relayError))
 		return
 	}
-	frame := map[string]string{"type": string(out), "id": env.ID}
+	s.sendEncoded(encodeVerdict(out, env.ID))
+}
+
+// encodeVerdict builds a delivered or stored frame without reflection. id is the ID of a
+// verified envelope, so it is lowercase hex and needs no escaping.
+func encodeVerdict(out outcome, id string) []byte {
+	buf := make([]byte, 0, 48+len(id))
+	buf = append(buf, `{"type":"`...)
 	if out == outcomeForwarded {
-		frame["type"] = string(outcomeDelivered)
-		frame["via"] = "mesh"
+		buf = append(buf, outcomeDelivered...)
+	} else {
+		buf = append(buf, out...)
 	}
-	s.send(frame)
+	buf = append(buf, `","id":"`...)
+	buf = append(buf, id...)
+	if out == outcomeForwarded {
+		buf = append(buf, `","via":"mesh`...)
+	}
+	return append(buf, `"}`...)
 }
 
 func (r *Relay) isLocalOrStored(key string) bool {
