@@ -24,7 +24,8 @@ const (
 	DefaultReplayRetention   = 7 * 24 * time.Hour
 	DefaultRateLimitRPM      = 60
 	DefaultSenderRate        = 10
-	DefaultSendQueue         = 256
+	DefaultSendQueue         = 1024
+	DefaultSendQueueBytes    = 8 << 20
 	DefaultHeartbeatInterval = 30 * time.Second
 	DefaultRESTBuffer        = 1000
 	DefaultForwardTimeout    = 10 * time.Second
@@ -64,6 +65,7 @@ type Config struct {
 	Limits            protocol.Limits
 	Freshness         protocol.Freshness
 	SendQueue         int           // frames queued per WebSocket session before it is cut off
+	SendQueueBytes    int           // bytes of frames queued per WebSocket session before it is cut off
 	HeartbeatInterval time.Duration // WebSocket ping interval; a session silent for two is closed
 	ForwardTimeout    time.Duration // time to deliver an envelope to a mesh peer
 
@@ -98,6 +100,7 @@ func DefaultConfig() Config {
 		AllowPrivateKeyRegister: true,
 		Limits:                  protocol.DefaultLimits(),
 		SendQueue:               DefaultSendQueue,
+		SendQueueBytes:          DefaultSendQueueBytes,
 		HeartbeatInterval:       DefaultHeartbeatInterval,
 		ForwardTimeout:          DefaultForwardTimeout,
 	}
@@ -214,6 +217,9 @@ func (c *Config) validate() error {
 	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = defaults.SendQueue
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = defaults.SendQueueBytes
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = defaults.HeartbeatInterval

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -30,8 +31,16 @@ type Relay struct {
 	metrics Metrics
 	sampler *logSampler // limits repeated rejection and authentication log lines
 
-	mu    sync.RWMutex
-	peers map[string]*peerEntry // by public key (SPKI hex)
+	mu       sync.RWMutex
+	peers    map[string]*peerEntry // by public key (SPKI hex)
+	presence *presenceLog          // appended with mu held
+	presGate *presenceGate
+
+	registerSlots chan struct{} // WebSocket registrations in progress
+
+	wsMu           sync.Mutex
+	wsSessions     map[*wsSession]struct{} // every WebSocket session, for the heartbeat
+	wsWriteBuffers sync.Pool               // write buffers of gorilla/websocket connections
 
 	rest    *restDoor // nil when REST is off
 	servers []*http.Server
@@ -57,8 +66,6 @@ type session interface {
 	Kind() string // "websocket" or "rest"
 	// deliver queues a message frame without blocking and reports whether it was queued.
 	deliver(env *protocol.Envelope) bool
-	// presence queues a peer_online or peer_offline event for key.
-	presence(event, key string)
 	// close ends the session; the relay has already removed it.
 	close(reason string)
 	// drain ends the session once the frames queued for it are written.
@@ -78,6 +85,12 @@ func New(ctx context.Context, cfg Config) (*Relay, error) {
 		metrics: cfg.Metrics,
 		sampler: newLogSampler(10 * time.Second),
 		peers:   make(map[string]*peerEntry),
+
+		wsSessions: make(map[*wsSession]struct{}),
+		presence:   newPresenceLog(cfg.MaxPeers),
+		presGate:   newPresenceGate(),
+
+		registerSlots: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
 	r.guard = protocol.NewGuard(protocol.GuardConfig{Freshness: cfg.Freshness, SenderRate: cfg.SenderRate})
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -128,6 +141,8 @@ func (r *Relay) Start(ctx context.Context) error {
 		r.restURL = restURL
 	}
 	r.goTracked(r.sweep)
+	r.goTracked(r.heartbeat)
+	r.goTracked(func() { r.presence.notify(r.ctx.Done()) })
 	r.log.Info("relay listening", "ws", r.wsURL, "rest", r.restURL, "peer", r.node.PeerID(),
 		"proofOfPossession", !r.cfg.AllowUnauthenticatedRegister, "store", r.cfg.Store != nil,
 		"tls", r.cfg.TLS != nil)
@@ -198,6 +213,9 @@ func (r *Relay) Close(ctx context.Context) error {
 	}
 	r.peers = make(map[string]*peerEntry)
 	r.mu.Unlock()
+	// WebSocket sessions that have not registered are in no peer entry. A session already
+	// drained through its entry gets a second close frame queued, which is never written.
+	all = append(all, r.allWSSessions()...)
 	// Sessions first write what is queued for them, within the time ctx allows.
 	for _, s := range all {
 		s.drain()
@@ -210,7 +228,7 @@ func (r *Relay) Close(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		for _, s := range all {
+		for _, s := range append(all, r.allWSSessions()...) {
 			s.close("relay shutting down")
 		}
 		<-done

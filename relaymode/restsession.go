@@ -65,9 +65,6 @@ func (s *restSession) deliver(env *protocol.Envelope) bool {
 	return true
 }
 
-// presence events are not pushed to REST clients; they poll GET /v1/peers.
-func (s *restSession) presence(string, string) {}
-
 func (s *restSession) drain() { s.close("relay shutting down") }
 
 func (s *restSession) close(string) {

@@ -31,17 +31,11 @@ func (r *Relay) register(s session, metadata map[string]any) error {
 	if metadata != nil {
 		entry.metadata = metadata
 	}
-	first := len(entry.sessions) == 1
-	var others []session
-	if first {
-		others = r.sessionsExceptLocked(s.Key())
+	if len(entry.sessions) == 1 {
+		r.presence.publish(s.Key(), true)
 	}
 	r.mu.Unlock()
-
 	r.metrics.SessionOpened(s.Kind())
-	for _, o := range others {
-		o.presence("peer_online", s.Key())
-	}
 	return nil
 }
 
@@ -55,32 +49,14 @@ func (r *Relay) unregister(s session) {
 		return
 	}
 	delete(entry.sessions, s.ID())
-	var others []session
 	if len(entry.sessions) == 0 {
 		delete(r.peers, s.Key())
 		if !r.isStoragePeer(s.Key()) {
-			others = r.sessionsExceptLocked(s.Key())
+			r.presence.publish(s.Key(), false)
 		}
 	}
 	r.mu.Unlock()
-
 	r.metrics.SessionClosed(s.Kind())
-	for _, o := range others {
-		o.presence("peer_offline", s.Key())
-	}
-}
-
-func (r *Relay) sessionsExceptLocked(key string) []session {
-	var out []session
-	for k, p := range r.peers {
-		if k == key {
-			continue
-		}
-		for _, s := range p.sessions {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func (r *Relay) isStoragePeer(key string) bool {

@@ -44,9 +44,10 @@ type inFrame struct {
 }
 
 func (r *Relay) upgrader() *websocket.Upgrader {
+	// The read buffer is the HTTP server's, taken over with the connection. Write buffers come
+	// from a pool and are held only while a frame is written, so idle sessions hold none.
 	return &websocket.Upgrader{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
+		WriteBufferPool: &r.wsWriteBuffers,
 		CheckOrigin:     r.originAllowed,
 	}
 }
@@ -71,53 +72,60 @@ func (r *Relay) serveWebSocket(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Not found: this port serves WebSocket clients"})
 		return
 	}
-	conn, err := r.upgrader().Upgrade(w, req, nil)
+	hj := &batchHijacker{ResponseWriter: w}
+	conn, err := r.upgrader().Upgrade(hj, req, nil)
 	if err != nil {
 		r.log.Debug("WebSocket upgrade failed", "remote", req.RemoteAddr, "err", err)
 		return
 	}
-	s := newWSSession(r, conn)
-	r.goTracked(s.writeLoop)
-	s.readLoop()
+	s := newWSSession(r, conn, hj.conn)
+	r.addWSSession(s)
+	// The read loop runs in its own goroutine so that this handler returns and net/http frees
+	// what it kept for the connection (its write buffer and the handler's stack).
+	r.goTracked(s.readLoop)
 }
 
-// wsSession is one WebSocket client. The read loop handles frames in order; the write loop
-// sends queued frames, presence updates and pings. Presence updates are kept apart from the
-// frame queue and merged per key, so a registration storm costs each session at most one
-// pending update per key and never cuts it off.
+// wsSession is one WebSocket client. The read loop handles frames in order. Writes go through
+// a bounded queue that a flush goroutine empties; it runs only while there is something to
+// write (frames, presence events or a ping), so an idle session costs no goroutine beyond its
+// read loop. Presence events are read from the relay's shared presence log, not queued per
+// session, so a registration storm costs each session one cursor.
 type wsSession struct {
 	r      *Relay
 	conn   *websocket.Conn
+	batch  *batchConn // conn's network connection
 	id     string
 	nonce  string
 	remote string
 
-	mu    sync.Mutex
-	key   string // set once registered
-	acks  bool   // the client sends ack frames for the messages it receives
-	queue chan outFrame
+	mu   sync.Mutex
+	key  string // set once registered
+	acks bool   // the client sends ack frames for the messages it receives
 
-	presMu      sync.Mutex
-	presPending map[string]string // key → peer_online or peer_offline
-	presOrder   []string
-	presWake    chan struct{}
-	presReady   bool // set once the registered frame is queued, so that it goes first
+	outMu       sync.Mutex
+	out         []outFrame    // frames to write, oldest first, at most cfg.SendQueue
+	outBytes    int           // bytes in out, at most cfg.SendQueueBytes
+	writing     bool          // a flush goroutine is running
+	room        chan struct{} // closed when a frame leaves the queue; nil while nobody waits
+	pingDue     bool          // the heartbeat requested a ping
+	presCursor  uint64        // next presence event to send
+	presReady   bool          // set once the registered frame is queued, so that it goes first
+	presWaiting bool          // queued at the presence gate
+	presToken   bool          // holds a presence gate token handed over by the gate
 
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
-func newWSSession(r *Relay, conn *websocket.Conn) *wsSession {
+func newWSSession(r *Relay, conn *websocket.Conn, batch *batchConn) *wsSession {
 	s := &wsSession{
-		r:           r,
-		conn:        conn,
-		id:          newSessionID(),
-		nonce:       newNonce(),
-		remote:      conn.RemoteAddr().String(),
-		queue:       make(chan outFrame, r.cfg.SendQueue),
-		presPending: make(map[string]string),
-		presWake:    make(chan struct{}, 1),
-		done:        make(chan struct{}),
+		r:      r,
+		conn:   conn,
+		batch:  batch,
+		id:     newSessionID(),
+		nonce:  newNonce(),
+		remote: conn.RemoteAddr().String(),
+		done:   make(chan struct{}),
 	}
 	conn.SetReadLimit(int64(r.cfg.Limits.MaxBytes) + 64<<10)
 	return s
@@ -140,22 +148,6 @@ func (s *wsSession) send(v any) bool {
 		return false
 	}
 	return s.sendEncoded(data)
-}
-
-// sendEncoded queues the JSON text of a frame, as send does.
-func (s *wsSession) sendEncoded(data []byte) bool {
-	select {
-	case s.queue <- outFrame{data: data}:
-		return true
-	case <-s.done:
-		return false
-	default:
-		s.r.metrics.SlowConsumer()
-		s.r.log.Warn("closing a slow WebSocket client: its send queue is full",
-			"session", s.id, "key", s.Key(), "remote", s.remote, "queue", cap(s.queue))
-		s.shutdown("send queue full")
-		return false
-	}
 }
 
 func (s *wsSession) deliver(env *protocol.Envelope) bool {
@@ -186,94 +178,9 @@ func encodeMessage(env *protocol.Envelope) ([]byte, error) {
 	return append(buf, '}'), nil
 }
 
-func (s *wsSession) presence(event, key string) {
-	s.presMu.Lock()
-	if _, pending := s.presPending[key]; !pending {
-		s.presOrder = append(s.presOrder, key)
-	}
-	s.presPending[key] = event
-	s.presMu.Unlock()
-	select {
-	case s.presWake <- struct{}{}:
-	default:
-	}
-}
-
-// takePresence removes up to max pending presence updates, oldest key first.
-func (s *wsSession) takePresence(max int) [][]byte {
-	s.presMu.Lock()
-	defer s.presMu.Unlock()
-	if !s.presReady {
-		return nil
-	}
-	n := min(max, len(s.presOrder))
-	frames := make([][]byte, 0, n)
-	for _, key := range s.presOrder[:n] {
-		data, _ := json.Marshal(map[string]string{"type": s.presPending[key], "publicKey": key})
-		frames = append(frames, data)
-		delete(s.presPending, key)
-	}
-	s.presOrder = s.presOrder[n:]
-	if len(s.presOrder) > 0 {
-		select {
-		case s.presWake <- struct{}{}:
-		default:
-		}
-	}
-	return frames
-}
-
 func (s *wsSession) close(reason string) { s.shutdown(reason) }
 
 func (s *wsSession) drain() { s.closeAfterQueued() }
-
-// startPresence lets presence updates flow, after the registered frame.
-func (s *wsSession) startPresence() {
-	s.presMu.Lock()
-	s.presReady = true
-	s.presMu.Unlock()
-	s.wakePresence()
-}
-
-// wakePresence signals the write loop that presence updates are pending, without blocking.
-func (s *wsSession) wakePresence() {
-	select {
-	case s.presWake <- struct{}{}:
-	default:
-	}
-}
-
-// closeAfterQueued closes the connection once the frames queued so far are written, so that a
-// final error frame reaches the client.
-func (s *wsSession) closeAfterQueued() {
-	select {
-	case s.queue <- outFrame{}:
-	default:
-		s.shutdown("send queue full")
-	}
-}
-
-// outFrame is a queued frame. A frame without data closes the connection. storedID names the
-// stored envelope that the frame carries, so that it can be deleted once delivered.
-type outFrame struct {
-	data     []byte
-	storedID string
-}
-
-// deliverStored queues a stored envelope, waiting for room in the queue instead of cutting the
-// client off, and reports whether it was queued before the session ended.
-func (s *wsSession) deliverStored(env *protocol.Envelope) bool {
-	data, err := encodeMessage(env)
-	if err != nil {
-		return false
-	}
-	select {
-	case s.queue <- outFrame{data: data, storedID: env.ID}:
-		return true
-	case <-s.done:
-		return false
-	}
-}
 
 // shutdown stops both loops; the read loop unregisters the session.
 func (s *wsSession) shutdown(reason string) {
@@ -284,73 +191,6 @@ func (s *wsSession) shutdown(reason string) {
 		_ = s.conn.WriteControl(websocket.CloseMessage, msg, deadline)
 		_ = s.conn.Close()
 	})
-}
-
-// writeLoop sends queued frames before presence updates, and pings on every heartbeat.
-func (s *wsSession) writeLoop() {
-	ping := time.NewTicker(s.r.cfg.HeartbeatInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case f := <-s.queue:
-			if !s.writeFrame(f) {
-				return
-			}
-			continue
-		default:
-		}
-		select {
-		case <-s.done:
-			return
-		case f := <-s.queue:
-			if !s.writeFrame(f) {
-				return
-			}
-		case <-s.presWake:
-			if len(s.queue) > 0 {
-				// Frames queued before the presence update go first.
-				s.wakePresence()
-				continue
-			}
-			for _, data := range s.takePresence(64) {
-				if !s.write(data) {
-					return
-				}
-			}
-		case <-ping.C:
-			deadline := time.Now().Add(s.r.cfg.HeartbeatInterval)
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
-				s.shutdown("ping failed")
-				return
-			}
-		}
-	}
-}
-
-// writeFrame writes a queued frame. A stored envelope is deleted from the store once written,
-// unless the client sends acks, in which case its ack deletes it.
-func (s *wsSession) writeFrame(f outFrame) bool {
-	if f.data == nil {
-		s.shutdown("closed by the relay")
-		return false
-	}
-	if !s.write(f.data) {
-		return false
-	}
-	if f.storedID != "" && !s.acks {
-		s.r.deleteStored(s.Key(), f.storedID)
-	}
-	return true
-}
-
-func (s *wsSession) write(data []byte) bool {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(s.r.cfg.HeartbeatInterval))
-	if err := s.conn.WriteMessage(websocket.TextMessage, data); err != nil {
-		s.r.log.Debug("WebSocket write failed", "session", s.id, "err", err)
-		s.shutdown("write failed")
-		return false
-	}
-	return true
 }
 
 // readLoop handles frames until the connection ends. A client silent for two heartbeat
@@ -386,6 +226,8 @@ func (s *wsSession) readLoop() {
 
 func (s *wsSession) end() {
 	s.shutdown("connection closed")
+	s.r.removeWSSession(s)
+	s.r.presence.unsubscribe(s)
 	if s.Key() != "" {
 		s.r.unregister(s)
 	}

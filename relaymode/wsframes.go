@@ -61,6 +61,14 @@ func (s *wsSession) handleRegister(f *inFrame) {
 		s.sendError(rejection(CodeInvalidFrame, "Invalid registration: missing or invalid publicKey"))
 		return
 	}
+	// Registrations take turns, so that a storm of them, each checking a signature and
+	// building a peer list, leaves CPU time for the messages of registered sessions.
+	select {
+	case s.r.registerSlots <- struct{}{}:
+	case <-s.done:
+		return
+	}
+	defer func() { <-s.r.registerSlots }()
 	key, err := protocol.ParsePublicKey(*f.PublicKey)
 	if err != nil || key.String() != *f.PublicKey {
 		s.sendError(rejection(CodeInvalidFrame, "Invalid registration: publicKey must be a lowercase SPKI hex Ed25519 key"))
@@ -87,13 +95,9 @@ func (s *wsSession) handleRegister(f *inFrame) {
 		s.closeAfterQueued()
 		return
 	}
-	s.send(map[string]any{
-		"type":      "registered",
-		"publicKey": s.key,
-		"sessionId": s.id,
-		"peers":     s.r.registeredPeers(s.key),
-	})
-	s.startPresence()
+	peers, cursor := s.r.registeredPeers(s.key)
+	s.sendEncoded(encodeRegistered(s.key, s.id, peers))
+	s.startPresence(cursor)
 	if s.r.isStoragePeer(s.key) {
 		s.r.goTracked(func() { s.r.streamStored(s) })
 	}
@@ -117,22 +121,67 @@ func (s *wsSession) checkPossession(key protocol.PublicKey, signature string) *r
 }
 
 // registeredPeers lists the connected keys other than key, and storage peers while offline.
-func (r *Relay) registeredPeers(key string) []map[string]string {
-	var out []map[string]string
-	seen := make(map[string]bool)
-	for _, p := range r.peerList(key) {
-		out = append(out, map[string]string{"publicKey": p.PublicKey})
-		seen[p.PublicKey] = true
+type peerRef struct {
+	PublicKey string `json:"publicKey"`
+}
+
+// encodeRegistered builds the registered frame without reflection; in a registration storm
+// its peer list has thousands of entries. Keys of registered sessions and storage peers are
+// lowercase SPKI hex and session IDs are hex, so none needs escaping.
+func encodeRegistered(key, sessionID string, peers []peerRef) []byte {
+	buf := make([]byte, 0, 96+len(key)+len(sessionID)+len(peers)*(protocol.PublicKeyHexLen+18))
+	buf = append(buf, `{"type":"registered","publicKey":`...)
+	buf = appendQuoted(buf, key)
+	buf = append(buf, `,"sessionId":`...)
+	buf = appendQuoted(buf, sessionID)
+	buf = append(buf, `,"peers":[`...)
+	for i, p := range peers {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"publicKey":`...)
+		buf = appendQuoted(buf, p.PublicKey)
+		buf = append(buf, '}')
 	}
-	for _, k := range r.storagePeerKeys() {
-		if k != key && !seen[k] {
-			out = append(out, map[string]string{"publicKey": k})
+	return append(buf, "]}"...)
+}
+
+// appendQuoted appends s as a JSON string. Strings of hex digits and other plain ASCII, such
+// as keys and IDs, are copied as they are; any other string goes through encoding/json.
+func appendQuoted(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			quoted, _ := json.Marshal(s)
+			return append(buf, quoted...)
 		}
 	}
-	if out == nil {
-		out = []map[string]string{}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
+}
+
+// registeredPeers returns the keys other than key that are connected or stored for, and the
+// presence log position that the list reflects. Both are read under one lock, so that the
+// session misses no event that happens after the list.
+func (r *Relay) registeredPeers(key string) ([]peerRef, uint64) {
+	r.mu.RLock()
+	out := make([]peerRef, 0, len(r.peers))
+	for k := range r.peers {
+		if k != key {
+			out = append(out, peerRef{PublicKey: k})
+		}
 	}
-	return out
+	var stored []peerRef
+	for _, k := range r.storagePeerKeys() {
+		if k != key && r.peers[k] == nil {
+			stored = append(stored, peerRef{PublicKey: k})
+		}
+	}
+	cursor := r.presence.head()
+	r.mu.RUnlock()
+	// The list is not sorted: in a registration storm of N keys, sorting N keys for each
+	// registration cost more than the rest of the registration.
+	return append(out, stored...), cursor
 }
 
 func (s *wsSession) handleMessage(f *inFrame) {

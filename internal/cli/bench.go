@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,7 +41,7 @@ func (a *app) benchCommand() *cobra.Command {
 		Short: "Measure the speed of agora components",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(a.benchRelayCommand())
+	cmd.AddCommand(a.benchRelayCommand(), a.benchClientsCommand())
 	return cmd
 }
 
@@ -70,18 +72,48 @@ crypto/ed25519 verification measured in this process at start.`,
 	fl.StringVar(&f.url, "url", "", "WebSocket URL of a running relay (default: start one per measurement)")
 	fl.IntVar(&f.pid, "pid", 0, "process ID of the relay at --url, for server CPU and memory figures")
 	fl.StringVar(&f.relayBin, "relay-bin", "", "agora binary that runs the relays this command starts (default: this program)")
-	fl.IntSliceVar(&f.pairs, "pairs", []int{1, 10, 100}, "comma-separated numbers of sender/receiver pairs")
-	fl.IntSliceVar(&f.sizes, "sizes", []int{100, 4096}, "comma-separated payload sizes in bytes (at least 8)")
+	f.pairs, f.sizes, f.idle, f.storm = []int{1, 10, 100}, []int{100, 4096}, []int{1000, 5000}, []int{1000, 5000}
+	fl.Var((*intList)(&f.pairs), "pairs", "comma-separated numbers of sender/receiver pairs; \"\" skips the pairs measurement")
+	fl.Var((*intList)(&f.sizes), "sizes", "comma-separated payload sizes in bytes, at least 8 each")
 	fl.IntVar(&f.messages, "messages", 20000, "envelopes per pairs measurement, split between the pairs")
 	fl.IntVar(&f.window, "window", 64, "envelopes per pair sent but not yet received")
 	fl.Float64Var(&f.latencyRate, "latency-rate", 1000, "envelopes per second of the steady one-pair latency measurement; 0 skips it")
-	fl.IntSliceVar(&f.idle, "idle", []int{1000, 5000}, "comma-separated numbers of idle connections for the memory measurement")
-	fl.IntSliceVar(&f.storm, "storm", []int{1000, 5000}, "comma-separated sizes of the registration storm")
+	fl.Var((*intList)(&f.idle), "idle", "comma-separated numbers of idle connections for the memory measurement; \"\" skips it")
+	fl.Var((*intList)(&f.storm), "storm", "comma-separated sizes of the registration storm; \"\" skips it")
 	fl.IntVar(&f.stormParallel, "storm-parallel", 200, "registrations in progress at once during a storm")
 	fl.Float64Var(&f.stormRate, "storm-rate", 500, "envelopes per second of the pair that sends during a storm")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "time limit of each measurement")
 	return cmd
 }
+
+// intList is a flag of comma-separated integers in which the empty string is the empty list.
+// pflag's IntSlice rejects the empty string, so a measurement could not be skipped with it.
+type intList []int
+
+func (l *intList) String() string {
+	parts := make([]string, len(*l))
+	for i, n := range *l {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *intList) Set(s string) error {
+	*l = nil
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", part)
+		}
+		*l = append(*l, n)
+	}
+	return nil
+}
+
+func (l *intList) Type() string { return "ints" }
 
 func (f *benchFlags) validate() error {
 	if f.url == "" && f.pid != 0 {
@@ -242,7 +274,8 @@ func (r *benchRun) idle() error {
 
 func (r *benchRun) storm() error {
 	for _, n := range r.flags.storm {
-		opts := relaybench.StormOptions{Clients: n, Parallel: r.flags.stormParallel, Rate: r.flags.stormRate}
+		opts := relaybench.StormOptions{Clients: n, Parallel: r.flags.stormParallel, Rate: r.flags.stormRate,
+			Register: spawnStormClients(r.flags.relayBin, r.app.streams.Err)}
 		err := r.measure(n+2, func(ctx context.Context, t relaybench.Target) error {
 			res, err := relaybench.Storm(ctx, t, opts)
 			if err != nil {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/agora-p2p/agora/internal/relaybench"
 )
 
@@ -111,4 +113,86 @@ func (p *benchRelay) stop() {
 		<-p.exited
 	}
 	os.RemoveAll(p.dir)
+}
+
+// benchClientsCommand is the hidden `agora bench clients`, which `bench relay` starts to run a
+// registration storm's clients in a process of their own. It registers --count sessions,
+// prints {"event":"registered","count","elapsedNs"} and reads their frames until its standard
+// input closes.
+func (a *app) benchClientsCommand() *cobra.Command {
+	var url string
+	var count, parallel int
+	cmd := &cobra.Command{
+		Use:    "clients",
+		Short:  "Register WebSocket sessions for a registration storm (used by bench relay)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if url == "" || count <= 0 || parallel <= 0 {
+				return usageError("bench clients needs --url, and a positive --count and --parallel")
+			}
+			elapsed, stop, err := relaybench.Clients(a.ctx, url, count, parallel)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			line, _ := json.Marshal(map[string]any{"event": "registered", "count": count, "elapsedNs": elapsed})
+			fmt.Fprintf(a.streams.Out, "%s\n", line)
+			_, _ = io.Copy(io.Discard, a.streams.In)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "", "WebSocket URL of the relay")
+	cmd.Flags().IntVar(&count, "count", 0, "sessions to register")
+	cmd.Flags().IntVar(&parallel, "parallel", 200, "registrations in progress at once")
+	return cmd
+}
+
+// spawnStormClients returns a relaybench.StormOptions.Register that runs the clients in a
+// child process of bin (this program when empty).
+func spawnStormClients(bin string, stderr io.Writer) func(ctx context.Context, url string, n, parallel int) (time.Duration, func(), error) {
+	return func(ctx context.Context, url string, n, parallel int) (time.Duration, func(), error) {
+		if bin == "" {
+			self, err := os.Executable()
+			if err != nil {
+				return 0, nil, fmt.Errorf("find this program to start the storm clients: %w", err)
+			}
+			bin = self
+		}
+		cmd := exec.Command(bin, "bench", "clients", "--url", url, "--count", strconv.Itoa(n), "--parallel", strconv.Itoa(parallel))
+		cmd.Stderr = stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return 0, nil, err
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := cmd.Start(); err != nil {
+			return 0, nil, fmt.Errorf("start storm clients: %w", err)
+		}
+		stop := func() {
+			stdin.Close()
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		}
+		var ev struct {
+			Event   string        `json:"event"`
+			Elapsed time.Duration `json:"elapsedNs"`
+		}
+		sc := bufio.NewScanner(stdout)
+		if !sc.Scan() || json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Event != "registered" {
+			stop()
+			return 0, nil, fmt.Errorf("storm clients did not register %d sessions; their error is above", n)
+		}
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		return ev.Elapsed, stop, nil
+	}
 }

@@ -40,11 +40,10 @@ func Idle(ctx context.Context, t Target, n int) (*IdleResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	sessions, err := registerMany(ctx, t.URL, keys, 64)
+	_, stop, err := registerDraining(ctx, t.URL, keys, 64)
 	if err != nil {
 		return nil, err
 	}
-	stop := drainAll(sessions)
 	defer stop()
 	select {
 	case <-time.After(idleSettle):
@@ -73,6 +72,31 @@ func generateKeys(n int) ([]*protocol.KeyPair, error) {
 // registerMany registers one session per key, with at most parallel handshakes at a time. On
 // error it closes the sessions it opened.
 func registerMany(ctx context.Context, url string, keys []*protocol.KeyPair, parallel int) ([]*session, error) {
+	return registerEach(ctx, url, keys, parallel, nil)
+}
+
+// registerDraining registers like registerMany and reads each session's frames in the
+// background from the moment it is registered, as real clients do. The returned function
+// closes the sessions and waits for the readers.
+func registerDraining(ctx context.Context, url string, keys []*protocol.KeyPair, parallel int) ([]*session, func(), error) {
+	var wg sync.WaitGroup
+	sessions, err := registerEach(ctx, url, keys, parallel, func(s *session) {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.drain() }()
+	})
+	if err != nil {
+		wg.Wait()
+		return nil, nil, err
+	}
+	return sessions, func() {
+		for _, s := range sessions {
+			s.close()
+		}
+		wg.Wait()
+	}, nil
+}
+
+func registerEach(ctx context.Context, url string, keys []*protocol.KeyPair, parallel int, registered func(*session)) ([]*session, error) {
 	sessions := make([]*session, len(keys))
 	errs := make([]error, len(keys))
 	sem := make(chan struct{}, parallel)
@@ -83,6 +107,9 @@ func registerMany(ctx context.Context, url string, keys []*protocol.KeyPair, par
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			sessions[i], errs[i] = register(ctx, url, key)
+			if errs[i] == nil && registered != nil {
+				registered(sessions[i])
+			}
 		}()
 	}
 	wg.Wait()
@@ -113,20 +140,4 @@ func firstError(errs []error) error {
 		return nil
 	}
 	return fmt.Errorf("%d failed, the first with: %w", count, first)
-}
-
-// drainAll reads every session's frames in the background. The returned function closes the
-// sessions and waits for the readers.
-func drainAll(sessions []*session) func() {
-	var wg sync.WaitGroup
-	for _, s := range sessions {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.drain() }()
-	}
-	return func() {
-		for _, s := range sessions {
-			s.close()
-		}
-		wg.Wait()
-	}
 }

@@ -17,6 +17,24 @@ type StormOptions struct {
 	Clients  int     // sessions that register during the storm
 	Parallel int     // handshakes in progress at once (default 200)
 	Rate     float64 // envelopes per second of the traffic pair during the storm (default 500)
+	// Register registers the storm's sessions and keeps reading their frames until stop is
+	// called; it returns the time from the first dial to the last registration. The default
+	// is Clients, in this process. A load tool on the relay's machine can run them in another
+	// process, so that the storm's clients do not take the traffic pair's CPU time.
+	Register func(ctx context.Context, url string, n, parallel int) (elapsed time.Duration, stop func(), err error)
+}
+
+// Clients registers n sessions, at most parallel at a time, and reads their frames until stop
+// is called. elapsed runs from the first dial to the last registration; keys are generated
+// before it starts.
+func Clients(ctx context.Context, url string, n, parallel int) (elapsed time.Duration, stop func(), err error) {
+	keys, err := generateKeys(n)
+	if err != nil {
+		return 0, nil, err
+	}
+	start := time.Now()
+	_, stop, err = registerDraining(ctx, url, keys, parallel)
+	return time.Since(start), stop, err
 }
 
 // StormResult holds the figures of one Storm run.
@@ -49,7 +67,10 @@ func Storm(ctx context.Context, t Target, opts StormOptions) (*StormResult, erro
 	if opts.Rate <= 0 {
 		opts.Rate = 500
 	}
-	keys, err := generateKeys(opts.Clients + 2)
+	if opts.Register == nil {
+		opts.Register = Clients
+	}
+	keys, err := generateKeys(2)
 	if err != nil {
 		return nil, err
 	}
@@ -64,15 +85,12 @@ func Storm(ctx context.Context, t Target, opts StormOptions) (*StormResult, erro
 	}
 	traffic.wg.Add(1)
 	go traffic.send(opts.Rate)
-	start := time.Now()
-	sessions, err := registerMany(ctx, t.URL, keys[2:], opts.Parallel)
-	elapsed := time.Since(start)
+	elapsed, stopDrain, err := opts.Register(ctx, t.URL, opts.Clients, opts.Parallel)
 	cpuAfter, cpuErr := cpuOf(t.PID)
 	traffic.finish(time.Second)
 	if err != nil {
 		return nil, err
 	}
-	stopDrain := drainAll(sessions)
 	defer stopDrain()
 	if cpuErr != nil {
 		return nil, cpuErr
