@@ -119,6 +119,9 @@ func (f *benchFlags) validate() error {
 	if f.url == "" && f.pid != 0 {
 		return usageError("--pid needs --url; without --url the command starts its own relays")
 	}
+	if f.url != "" && f.pid == 0 && len(f.idle) > 0 {
+		return usageError("the idle measurement needs --pid with --url; give --idle '' to skip it")
+	}
 	for _, n := range append(append(append([]int{}, f.pairs...), f.idle...), f.storm...) {
 		if n <= 0 {
 			return usageError("invalid count %d in --pairs, --idle or --storm: counts must be positive", n)
@@ -248,9 +251,6 @@ func (r *benchRun) latency() error {
 }
 
 func (r *benchRun) idle() error {
-	if len(r.flags.idle) > 0 && r.flags.url != "" && r.flags.pid == 0 {
-		return usageError("the idle measurement needs --pid with --url; give --idle '' to skip it")
-	}
 	for _, n := range r.flags.idle {
 		err := r.measure(n, func(ctx context.Context, t relaybench.Target) error {
 			res, err := relaybench.Idle(ctx, t, n)
