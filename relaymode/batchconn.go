@@ -13,7 +13,10 @@ const batchLimit = 32 << 10
 
 // batchBuffers start small, so that the many sessions flushing at once in a registration
 // storm, each with a few presence frames, hold little memory.
-var batchBuffers = sync.Pool{New: func() any { return make([]byte, 0, 4096) }}
+var batchBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4096)
+	return &b
+}}
 
 // batchConn is the network connection under a WebSocket session. While the session's flush
 // goroutine holds it, the frames that gorilla/websocket writes are collected and leave in one
@@ -48,7 +51,7 @@ func (c *batchConn) hold() {
 	defer c.mu.Unlock()
 	if !c.holding {
 		c.holding = true
-		c.buf = batchBuffers.Get().([]byte)[:0]
+		c.buf = (*batchBuffers.Get().(*[]byte))[:0]
 	}
 }
 
@@ -69,7 +72,8 @@ func (c *batchConn) release() error {
 	err := c.flushLocked()
 	c.holding = false
 	if cap(c.buf) <= 2*batchLimit {
-		batchBuffers.Put(c.buf[:0]) //nolint:staticcheck // a slice header; the pool keeps the array
+		b := c.buf[:0]
+		batchBuffers.Put(&b)
 	}
 	c.buf = nil
 	return err
