@@ -76,7 +76,7 @@ crypto/ed25519 verification measured in this process at start.`,
 	fl.Var((*intList)(&f.pairs), "pairs", "comma-separated numbers of sender/receiver pairs; \"\" skips the pairs measurement")
 	fl.Var((*intList)(&f.sizes), "sizes", "comma-separated payload sizes in bytes, at least 8 each")
 	fl.IntVar(&f.messages, "messages", 20000, "envelopes per pairs measurement, split between the pairs")
-	fl.IntVar(&f.window, "window", 64, "envelopes per pair sent but not yet received")
+	fl.IntVar(&f.window, "window", 16, "envelopes per pair sent but not yet received")
 	fl.Float64Var(&f.latencyRate, "latency-rate", 1000, "envelopes per second of the steady one-pair latency measurement; 0 skips it")
 	fl.Var((*intList)(&f.idle), "idle", "comma-separated numbers of idle connections for the memory measurement; \"\" skips it")
 	fl.Var((*intList)(&f.storm), "storm", "comma-separated sizes of the registration storm; \"\" skips it")

@@ -21,7 +21,7 @@ type PairsOptions struct {
 	Pairs    int     // sender/receiver pairs, each with its own two connections
 	Size     int     // payload bytes per envelope
 	Messages int     // envelopes in all, split evenly between the pairs
-	Window   int     // envelopes per pair sent but not yet received (default 64)
+	Window   int     // envelopes per pair sent but not yet received (default 16)
 	Rate     float64 // envelopes per second per pair; 0 sends as fast as the window allows
 }
 
@@ -74,7 +74,7 @@ func Pairs(ctx context.Context, t Target, opts PairsOptions) (*PairsResult, erro
 		return nil, fmt.Errorf("invalid pairs run: %d pairs, %d messages, %d-byte payloads; need at least one message per pair and 8 bytes", opts.Pairs, opts.Messages, opts.Size)
 	}
 	if opts.Window <= 0 {
-		opts.Window = 64
+		opts.Window = 16
 	}
 	pairs, err := connectPairs(ctx, t.URL, opts.Pairs)
 	if err != nil {
