@@ -92,6 +92,7 @@ func benchmarkRegistrationStorm(b *testing.B, n int) {
 		b.StopTimer()
 		cfg := testConfig(b)
 		cfg.MaxPeers = n + 1
+		cfg.MaxConnectionsPerIP = 0
 		r, err := New(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)

@@ -16,6 +16,7 @@ const (
 	CodeAlreadyRegistered = "already_registered" // a second register on one connection
 	CodeUnauthenticated   = "unauthenticated"    // register without a valid challenge signature
 	CodeCapacity          = "capacity"           // MaxPeers distinct keys are connected
+	CodeSessionLimit      = "session_limit"      // the key has MaxSessionsPerKey sessions open
 	CodeInvalid           = "invalid"            // the envelope failed verification; `reason` names the failed check
 	CodeSenderMismatch    = "sender_mismatch"    // envelope `from` is not the registered key
 	CodeRecipientMismatch = "recipient_mismatch" // the frame's `to` is not in the envelope's `to`

@@ -29,6 +29,11 @@ const (
 	DefaultHeartbeatInterval = 30 * time.Second
 	DefaultRESTBuffer        = 1000
 	DefaultForwardTimeout    = 10 * time.Second
+	// DefaultMaxConnections bounds open WebSocket connections; at about 20 KiB each when idle,
+	// the default costs at most about 200 MiB.
+	DefaultMaxConnections      = 10000
+	DefaultMaxConnectionsPerIP = 256
+	DefaultMaxSessionsPerKey   = 16
 	// MinJWTSecretBytes is the shortest JWT secret accepted: HS256 needs a key of at least the
 	// hash size to keep its strength.
 	MinJWTSecretBytes = 32
@@ -54,6 +59,14 @@ type Config struct {
 	TrustedProxies  []netip.Prefix
 	// SenderRate is envelopes per minute per sender key, over both doors; 0 turns it off.
 	SenderRate float64
+
+	// MaxConnections bounds open WebSocket connections, registered or not, and
+	// MaxConnectionsPerIP those from one client address (the X-Forwarded-For address when the
+	// connection comes from a trusted proxy). MaxSessionsPerKey bounds the sessions of one
+	// key over both doors. 0 turns a limit off.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	MaxSessionsPerKey   int
 
 	// AllowUnauthenticatedRegister accepts WebSocket registrations that do not sign the
 	// challenge, as the earlier relay does. Anyone can then receive anyone's messages.
@@ -97,6 +110,9 @@ func DefaultConfig() Config {
 		RateLimitRPM:            DefaultRateLimitRPM,
 		AllowedOrigins:          []string{"*"},
 		SenderRate:              DefaultSenderRate,
+		MaxConnections:          DefaultMaxConnections,
+		MaxConnectionsPerIP:     DefaultMaxConnectionsPerIP,
+		MaxSessionsPerKey:       DefaultMaxSessionsPerKey,
 		AllowPrivateKeyRegister: true,
 		Limits:                  protocol.DefaultLimits(),
 		SendQueue:               DefaultSendQueue,

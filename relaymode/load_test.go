@@ -63,6 +63,7 @@ func TestThousandClientsExchange(t *testing.T) {
 	const clients = 1000
 	cfg := testConfig(t)
 	cfg.MaxPeers = clients
+	cfg.MaxConnectionsPerIP = 0
 	r := startRelay(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -139,6 +140,7 @@ func TestRegistrationStormKeepsTrafficFlowing(t *testing.T) {
 	const storm = 500
 	cfg := testConfig(t)
 	cfg.MaxPeers = storm + 10
+	cfg.MaxConnectionsPerIP = 0
 	r := startRelay(t, cfg)
 	alice, _ := dialClient(t, r)
 	bob, bobKey := dialClient(t, r)

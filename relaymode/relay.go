@@ -38,6 +38,7 @@ type Relay struct {
 
 	registerSlots chan struct{} // WebSocket registrations in progress
 
+	conns          *connLimits
 	wsMu           sync.Mutex
 	wsSessions     map[*wsSession]struct{} // every WebSocket session, for the heartbeat
 	wsWriteBuffers sync.Pool               // write buffers of gorilla/websocket connections
@@ -50,6 +51,9 @@ type Relay struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	trackMu sync.Mutex
+	closing bool // set by Close before it waits for wg
 }
 
 // peerEntry is one connected key and its sessions on both doors.
@@ -89,6 +93,7 @@ func New(ctx context.Context, cfg Config) (*Relay, error) {
 		wsSessions: make(map[*wsSession]struct{}),
 		presence:   newPresenceLog(cfg.MaxPeers),
 		presGate:   newPresenceGate(),
+		conns:      newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP),
 
 		registerSlots: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
@@ -220,6 +225,9 @@ func (r *Relay) Close(ctx context.Context) error {
 	for _, s := range all {
 		s.drain()
 	}
+	r.trackMu.Lock()
+	r.closing = true
+	r.trackMu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		r.wg.Wait()
@@ -240,12 +248,22 @@ func (r *Relay) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (r *Relay) goTracked(f func()) {
+// goTracked runs f in a goroutine that Close waits for, and reports whether it started. Once
+// Close waits, it starts nothing more: handlers that net/http no longer tracks, such as those
+// of upgraded connections, may call it at any time, and a WaitGroup must not grow from zero
+// while Wait runs.
+func (r *Relay) goTracked(f func()) bool {
+	r.trackMu.Lock()
+	defer r.trackMu.Unlock()
+	if r.closing {
+		return false
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		f()
 	}()
+	return true
 }
 
 // sweep expires REST sessions and prunes revoked tokens every 10 seconds.

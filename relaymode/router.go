@@ -25,6 +25,9 @@ func (r *Relay) register(s session, metadata map[string]any) error {
 		}
 		entry = &peerEntry{sessions: make(map[string]session)}
 		r.peers[s.Key()] = entry
+	} else if limit := r.cfg.MaxSessionsPerKey; limit > 0 && len(entry.sessions) >= limit {
+		r.mu.Unlock()
+		return rejection(CodeSessionLimit, "this key has %d sessions open, the most the relay allows", limit)
 	}
 	entry.sessions[s.ID()] = s
 	entry.lastSeen = time.Now()

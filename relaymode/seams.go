@@ -38,14 +38,18 @@ type Metrics interface {
 	SlowConsumer()
 	// RateLimited counts REST requests rejected by the per-IP limit.
 	RateLimited()
+	// ConnectionRejected counts WebSocket connections rejected by a connection limit, by reason
+	// (max_connections or max_connections_per_ip).
+	ConnectionRejected(reason string)
 }
 
 type noMetrics struct{}
 
-func (noMetrics) SessionOpened(string) {}
-func (noMetrics) SessionClosed(string) {}
-func (noMetrics) Relayed()             {}
-func (noMetrics) Refused(string)       {}
-func (noMetrics) AuthFailure(string)   {}
-func (noMetrics) SlowConsumer()        {}
-func (noMetrics) RateLimited()         {}
+func (noMetrics) SessionOpened(string)      {}
+func (noMetrics) SessionClosed(string)      {}
+func (noMetrics) Relayed()                  {}
+func (noMetrics) Refused(string)            {}
+func (noMetrics) AuthFailure(string)        {}
+func (noMetrics) SlowConsumer()             {}
+func (noMetrics) RateLimited()              {}
+func (noMetrics) ConnectionRejected(string) {}

@@ -74,17 +74,28 @@ func (r *Relay) serveWebSocket(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Not found: this port serves WebSocket clients"})
 		return
 	}
+	ip := clientIP(req, r.cfg.TrustedProxies)
+	if reason := r.conns.acquire(ip); reason != "" {
+		r.metrics.ConnectionRejected(reason)
+		r.log.Debug("rejected a WebSocket connection", "remote", req.RemoteAddr, "reason", reason)
+		rejectConnection(w, reason)
+		return
+	}
 	hj := &batchHijacker{ResponseWriter: w}
 	conn, err := r.upgrader().Upgrade(hj, req, nil)
 	if err != nil {
+		r.conns.release(ip)
 		r.log.Debug("WebSocket upgrade failed", "remote", req.RemoteAddr, "err", err)
 		return
 	}
 	s := newWSSession(r, conn, hj.conn)
+	s.ip = ip
 	r.addWSSession(s)
 	// The read loop runs in its own goroutine so that this handler returns and net/http frees
 	// what it kept for the connection (its write buffer and the handler's stack).
-	r.goTracked(s.readLoop)
+	if !r.goTracked(s.readLoop) {
+		s.end() // the relay is closing
+	}
 }
 
 // wsSession is one WebSocket client. The read loop handles frames in order. Writes go through
@@ -99,6 +110,7 @@ type wsSession struct {
 	id     string
 	nonce  string
 	remote string
+	ip     string // client address counted in r.conns
 
 	mu   sync.Mutex
 	key  string // set once registered
@@ -229,6 +241,7 @@ func (s *wsSession) readLoop() {
 func (s *wsSession) end() {
 	s.shutdown("connection closed")
 	s.r.removeWSSession(s)
+	s.r.conns.release(s.ip)
 	s.r.presence.unsubscribe(s)
 	if s.Key() != "" {
 		s.r.unregister(s)

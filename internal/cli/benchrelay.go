@@ -46,7 +46,8 @@ func startBenchRelay(ctx context.Context, bin string, maxPeers int, stderr io.Wr
 	}
 	cmd := exec.Command(bin, "--config", filepath.Join(dir, "config.json"), "--log-level", "warn", "--json",
 		"relay", "--ws-addr", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--sender-rate-limit", "0", "--max-peers", strconv.Itoa(maxPeers))
+		"--sender-rate-limit", "0", "--max-peers", strconv.Itoa(maxPeers),
+		"--ws-max-conns", "0", "--ws-max-conns-per-ip", "0")
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

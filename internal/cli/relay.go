@@ -87,6 +87,15 @@ func (f *relayFlags) apply(cfg *relaymode.Config, a *app) error {
 	if set("max-peers") {
 		cfg.MaxPeers = f.maxPeers
 	}
+	if set("ws-max-conns") {
+		cfg.MaxConnections = f.maxConns
+	}
+	if set("ws-max-conns-per-ip") {
+		cfg.MaxConnectionsPerIP = f.maxConnsPerIP
+	}
+	if set("max-sessions-per-key") {
+		cfg.MaxSessionsPerKey = f.maxSessionsPerKey
+	}
 	if set("message-ttl") {
 		cfg.MessageTTL = f.messageTTL
 	}

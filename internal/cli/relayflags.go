@@ -33,6 +33,9 @@ type relayFlags struct {
 	restAddr              string
 	jwtSecretFile         string
 	maxPeers              int
+	maxConns              int
+	maxConnsPerIP         int
+	maxSessionsPerKey     int
 	messageTTL            time.Duration
 	rateLimitRPM          float64
 	allowedOrigins        []string
@@ -62,6 +65,9 @@ func addRelayFlags(cmd *cobra.Command, f *relayFlags) {
 	fl.StringVar(&f.restAddr, "rest-addr", "", "HOST:PORT of the REST API; port 0 picks a free port (default: "+DefaultRelayRESTAddr+" when a JWT secret is given, else off)")
 	fl.StringVar(&f.jwtSecretFile, "jwt-secret-file", "", "file containing the secret that signs REST session tokens (JWT)")
 	fl.IntVar(&f.maxPeers, "max-peers", relaymode.DefaultMaxPeers, "maximum number of distinct public keys connected at once")
+	fl.IntVar(&f.maxConns, "ws-max-conns", relaymode.DefaultMaxConnections, "maximum number of WebSocket connections open at once, registered or not; 0 turns the limit off")
+	fl.IntVar(&f.maxConnsPerIP, "ws-max-conns-per-ip", relaymode.DefaultMaxConnectionsPerIP, "maximum number of WebSocket connections open at once from one client IP; 0 turns the limit off")
+	fl.IntVar(&f.maxSessionsPerKey, "max-sessions-per-key", relaymode.DefaultMaxSessionsPerKey, "maximum number of sessions of one public key, over both doors; 0 turns the limit off")
 	fl.DurationVar(&f.messageTTL, "message-ttl", relaymode.DefaultMessageTTL, "how long messages buffered for REST sessions are kept, such as 24h")
 	fl.Float64Var(&f.rateLimitRPM, "rate-limit-rpm", relaymode.DefaultRateLimitRPM, "REST requests per minute allowed from one client IP; 0 turns the limit off")
 	fl.StringSliceVar(&f.allowedOrigins, "allowed-origins", []string{"*"}, "comma-separated origins allowed in browser WebSocket and REST requests; * allows any")
@@ -96,6 +102,11 @@ func (f *relayFlags) validate() error {
 	for name, v := range map[string]float64{"--rate-limit-rpm": f.rateLimitRPM, "--sender-rate-limit": f.senderRateLimit} {
 		if v < 0 {
 			return usageError("invalid %s %v: it must not be negative", name, v)
+		}
+	}
+	for name, v := range map[string]int{"--ws-max-conns": f.maxConns, "--ws-max-conns-per-ip": f.maxConnsPerIP, "--max-sessions-per-key": f.maxSessionsPerKey} {
+		if v < 0 {
+			return usageError("invalid %s %d: it must not be negative", name, v)
 		}
 	}
 	if f.maxPeers <= 0 {

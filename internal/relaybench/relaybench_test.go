@@ -31,6 +31,7 @@ func startRelay(t *testing.T, mutate func(*relaymode.Config)) Target {
 	cfg.WSAddr = "127.0.0.1:0"
 	cfg.SenderRate = 0
 	cfg.MaxPeers = 1000
+	cfg.MaxConnectionsPerIP = 0
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -44,7 +44,7 @@ type StormResult struct {
 	Elapsed   time.Duration `json:"elapsedNs"` // from the first dial to the last registered reply
 	ServerCPU time.Duration `json:"serverCpuNs"`
 	// Traffic of the pair that kept sending during the storm. Lost counts envelopes that
-	// neither arrived within a second after the storm nor were rejected.
+	// neither arrived within trafficGrace after the storm nor were rejected.
 	TrafficSent     int            `json:"trafficSent"`
 	TrafficReceived int            `json:"trafficReceived"`
 	TrafficLost     int            `json:"trafficLost"`
@@ -83,11 +83,10 @@ func Storm(ctx context.Context, t Target, opts StormOptions) (*StormResult, erro
 		traffic.stop()
 		return nil, err
 	}
-	traffic.wg.Add(1)
 	go traffic.send(opts.Rate)
 	elapsed, stopDrain, err := opts.Register(ctx, t.URL, opts.Clients, opts.Parallel)
 	cpuAfter, cpuErr := cpuOf(t.PID)
-	traffic.finish(time.Second)
+	traffic.finish(trafficGrace)
 	if err != nil {
 		return nil, err
 	}
@@ -102,9 +101,13 @@ func Storm(ctx context.Context, t Target, opts StormOptions) (*StormResult, erro
 
 // trafficPair sends envelopes at a steady rate, signed as they go, and records the latency of
 // each one that arrives.
+// trafficGrace is how long the traffic pair waits for envelopes in transit after the storm.
+const trafficGrace = 5 * time.Second
+
 type trafficPair struct {
 	sender, receiver *session
 	quit             chan struct{}
+	sendDone         chan struct{} // closed when send returns
 	wg               sync.WaitGroup
 
 	mu       sync.Mutex
@@ -120,7 +123,7 @@ func newTrafficPair(ctx context.Context, url string, senderKey, receiverKey *pro
 		return nil, err
 	}
 	p := &trafficPair{sender: sessions[0], receiver: sessions[1], quit: make(chan struct{}),
-		sentAt: map[string]time.Time{}, rejected: map[string]int{}}
+		sendDone: make(chan struct{}), sentAt: map[string]time.Time{}, rejected: map[string]int{}}
 	p.wg.Add(2)
 	go func() { defer p.wg.Done(); p.receive() }()
 	go func() { defer p.wg.Done(); p.readVerdicts() }()
@@ -128,7 +131,7 @@ func newTrafficPair(ctx context.Context, url string, senderKey, receiverKey *pro
 }
 
 func (p *trafficPair) send(rate float64) {
-	defer p.wg.Done()
+	defer close(p.sendDone)
 	to := []string{p.receiver.publicKey()}
 	ticker := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer ticker.Stop()
@@ -192,6 +195,7 @@ func (p *trafficPair) readVerdicts() {
 // finish stops sending, waits up to grace for envelopes still in transit and closes the pair.
 func (p *trafficPair) finish(grace time.Duration) {
 	close(p.quit)
+	<-p.sendDone // the last envelope is written, or its write failed
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
 		p.mu.Lock()

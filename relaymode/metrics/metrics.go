@@ -28,6 +28,7 @@ type Metrics struct {
 	duplicates    prometheus.Counter
 	authFailures  *prometheus.CounterVec
 	slowConsumers prometheus.Counter
+	connRejected  *prometheus.CounterVec
 
 	labels labelSets
 
@@ -68,10 +69,14 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "slow_consumers_total",
 			Help: "Sessions closed because they did not read their queue in time.",
 		}),
+		connRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "connections_rejected_total",
+			Help: "WebSocket connections rejected by a connection limit, by reason.",
+		}, []string{"reason"}),
 		labels: newLabelSets(),
 	}
 	m.reg.MustRegister(m.sessions, m.relayed, m.rejected, m.rateLimited, m.duplicates,
-		m.authFailures, m.slowConsumers,
+		m.authFailures, m.slowConsumers, m.connRejected,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -104,6 +109,11 @@ func (m *Metrics) Refused(reason string) {
 	case "duplicate":
 		m.duplicates.Inc()
 	}
+}
+
+// ConnectionRejected counts one WebSocket connection rejected by a connection limit.
+func (m *Metrics) ConnectionRejected(reason string) {
+	m.connRejected.WithLabelValues(m.labels.reason.value(reason)).Inc()
 }
 
 // RateLimited counts one request rejected by a rate limit that is not an envelope rejection,

@@ -67,6 +67,7 @@ func TestCountersChange(t *testing.T) {
 	m.RateLimited()
 	m.AuthFailure("rest")
 	m.SlowConsumer()
+	m.ConnectionRejected("max_connections_per_ip")
 
 	checks := []struct {
 		name      string
@@ -81,6 +82,7 @@ func TestCountersChange(t *testing.T) {
 		{"duplicates", testutil.ToFloat64(m.duplicates), 2},
 		{"rest auth failures", testutil.ToFloat64(m.authFailures.WithLabelValues("rest")), 1},
 		{"slow consumers", testutil.ToFloat64(m.slowConsumers), 1},
+		{"connections refused per ip", testutil.ToFloat64(m.connRejected.WithLabelValues("max_connections_per_ip")), 1},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
