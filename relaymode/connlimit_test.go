@@ -39,6 +39,18 @@ func dialStatus(t *testing.T, r *Relay, header http.Header) (int, string, *webso
 	return resp.StatusCode, e.Error, nil
 }
 
+// waitForConnection waits until the relay accepts a connection again.
+func waitForConnection(t *testing.T, r *Relay, what string) {
+	t.Helper()
+	waitFor(t, func() bool {
+		status, _, c := dialStatus(t, r, nil)
+		if c != nil {
+			c.Close()
+		}
+		return status == http.StatusSwitchingProtocols
+	}, what)
+}
+
 func TestConnectionLimitPerIP(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxConnectionsPerIP = 3
@@ -62,13 +74,7 @@ func TestConnectionLimitPerIP(t *testing.T) {
 	}
 	// Closing one frees its slot once the relay has seen the close.
 	conns[0].Close()
-	waitFor(t, func() bool {
-		s, _, c := dialStatus(t, r, nil)
-		if c != nil {
-			c.Close()
-		}
-		return s == http.StatusSwitchingProtocols
-	}, "a slot after a close")
+	waitForConnection(t, r, "a slot after a close")
 }
 
 func TestConnectionLimitTrustsProxyAddresses(t *testing.T) {
@@ -117,13 +123,7 @@ func TestSilentUnregisteredConnectionFreesItsSlot(t *testing.T) {
 	if status, _, _ := dialStatus(t, r, nil); status != http.StatusTooManyRequests {
 		t.Fatalf("second connection while the first is open: %d, want 429", status)
 	}
-	waitFor(t, func() bool {
-		s, _, c := dialStatus(t, r, nil)
-		if c != nil {
-			c.Close()
-		}
-		return s == http.StatusSwitchingProtocols
-	}, "the relay to close a silent connection")
+	waitForConnection(t, r, "the relay to close a silent connection")
 }
 
 func TestSessionLimitPerKey(t *testing.T) {
