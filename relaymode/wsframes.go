@@ -31,9 +31,7 @@ func (s *wsSession) handle(data []byte) {
 	}
 }
 
-// parseFrame decodes a client frame, which must be a JSON object. json.Unmarshal checks the
-// syntax of the whole frame before it decodes, so a frame that starts like an object is not
-// checked a second time with json.Valid.
+// parseFrame decodes a client frame, which must be a JSON object.
 func parseFrame(data []byte) (*inFrame, *relayError) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
@@ -42,14 +40,14 @@ func parseFrame(data []byte) (*inFrame, *relayError) {
 		}
 		return nil, rejection(CodeInvalidFrame, "Invalid message format: the frame is not a JSON object")
 	}
-	var f inFrame
-	if err := json.Unmarshal(trimmed, &f); err != nil {
-		if _, syntax := err.(*json.SyntaxError); syntax {
-			return nil, rejection(CodeInvalidJSON, "Invalid message format: the frame is not JSON")
-		}
+	f, err := scanFrame(trimmed)
+	if err == errFrameSyntax {
+		return nil, rejection(CodeInvalidJSON, "Invalid message format: the frame is not JSON")
+	}
+	if err != nil {
 		return nil, rejection(CodeInvalidFrame, "Invalid message format: %v", err)
 	}
-	return &f, nil
+	return f, nil
 }
 
 func (s *wsSession) handleRegister(f *inFrame) {
