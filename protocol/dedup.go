@@ -55,6 +55,13 @@ func (f *idFilter) add(key [32]byte, now time.Time) bool {
 	return true
 }
 
+// remove forgets key. Its queue entry stays until it expires, and popOldest skips it then.
+func (f *idFilter) remove(key [32]byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.expiry, key)
+}
+
 func (f *idFilter) expire(now int64) {
 	for f.head < len(f.queue) && f.queue[f.head].expiry <= now {
 		f.popOldest()

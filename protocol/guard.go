@@ -96,7 +96,28 @@ func NewGuard(cfg GuardConfig) *Guard {
 // envelope's ID is remembered, so a second Admit of it returns ReasonDuplicate. An envelope
 // dropped for its rate is not remembered and may be sent again later.
 func (g *Guard) Admit(e *Envelope, now time.Time) error {
-	err := g.admit(e, now)
+	return g.count(g.admit(e, idKey(e.ID), g.contentKeyOf(e, ""), now))
+}
+
+// AdmitTo is Admit for one hop of e toward recipient, which a relay makes for each recipient
+// that a client names. It remembers the pair of ID and recipient. An envelope addressed to
+// several keys thus passes once toward each of them, and a replay toward one of them is a
+// duplicate. The content filter, when on, also counts per recipient.
+func (g *Guard) AdmitTo(e *Envelope, recipient string, now time.Time) error {
+	return g.count(g.admit(e, hopKey(e.ID, recipient), g.contentKeyOf(e, recipient), now))
+}
+
+// ForgetTo undoes what AdmitTo remembered about e and recipient, for an envelope that could
+// not be delivered, so that its sender can send it again unchanged. The rate limit is not
+// refunded.
+func (g *Guard) ForgetTo(e *Envelope, recipient string) {
+	g.ids.remove(hopKey(e.ID, recipient))
+	if g.content != nil {
+		g.content.remove(g.contentKeyOf(e, recipient))
+	}
+}
+
+func (g *Guard) count(err error) error {
 	if err != nil {
 		if c := g.drops[ReasonOf(err)]; c != nil {
 			c.Add(1)
@@ -105,23 +126,18 @@ func (g *Guard) Admit(e *Envelope, now time.Time) error {
 	return err
 }
 
-func (g *Guard) admit(e *Envelope, now time.Time) error {
+func (g *Guard) admit(e *Envelope, id, content [32]byte, now time.Time) error {
 	if _, ok := g.ignore[e.From]; ok {
 		return newError(ReasonIgnored, "sender is on the ignore list")
 	}
 	if err := g.freshness.Check(e, now); err != nil {
 		return err
 	}
-	id := idKey(e.ID)
 	if g.ids.contains(id, now) {
 		return newError(ReasonDuplicate, "envelope %s was already received", e.ID)
 	}
-	var content [32]byte
-	if g.content != nil {
-		content = contentKey(e)
-		if g.content.contains(content, now) {
-			return newError(ReasonContentDuplicate, "same sender, type and payload within %s", g.content.window)
-		}
+	if g.content != nil && g.content.contains(content, now) {
+		return newError(ReasonContentDuplicate, "same sender, type and payload within %s", g.content.window)
 	}
 	if !g.senders.Allow(e.From, now) {
 		return newError(ReasonRateLimited, "sender exceeded its rate limit")
@@ -136,6 +152,26 @@ func (g *Guard) admit(e *Envelope, now time.Time) error {
 	return nil
 }
 
+// contentKeyOf returns the content filter's key of e toward recipient ("" for every
+// recipient), or the zero key when the filter is off.
+func (g *Guard) contentKeyOf(e *Envelope, recipient string) [32]byte {
+	if g.content == nil {
+		return [32]byte{}
+	}
+	return contentKey(e, recipient)
+}
+
+// hopKey is the duplicate filter's key of an envelope ID toward one recipient.
+func hopKey(id, recipient string) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(id))
+	h.Write([]byte{0})
+	h.Write([]byte(recipient))
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
 // idKey turns a verified envelope ID (64 hex digits) into its 32 bytes. Any other string is
 // hashed, so that the filter works for unverified input too.
 func idKey(id string) [32]byte {
@@ -148,8 +184,10 @@ func idKey(id string) [32]byte {
 	return sha256.Sum256([]byte(id))
 }
 
-func contentKey(e *Envelope) [32]byte {
+func contentKey(e *Envelope, recipient string) [32]byte {
 	h := sha256.New()
+	h.Write([]byte(recipient))
+	h.Write([]byte{0})
 	h.Write([]byte(e.From))
 	h.Write([]byte{0})
 	h.Write([]byte(e.Type))

@@ -194,3 +194,40 @@ func TestRateLimiterUnlimitedAndReserve(t *testing.T) {
 		t.Fatalf("third Reserve = %v, %+v; want refused with a reset within 1s", ok, rem)
 	}
 }
+
+func TestGuardAdmitToCountsEachRecipient(t *testing.T) {
+	g := NewGuard(GuardConfig{ContentWindow: time.Minute})
+	e := mustEnvelope(t, mustKey(t, 1), t0, "x")
+	if err := g.AdmitTo(e, "bob", t0); err != nil {
+		t.Fatalf("toward bob: %v", err)
+	}
+	if err := g.AdmitTo(e, "carol", t0); err != nil {
+		t.Fatalf("toward carol after bob: %v", err)
+	}
+	if got := ReasonOf(g.AdmitTo(e, "bob", t0.Add(time.Second))); got != ReasonDuplicate {
+		t.Fatalf("toward bob again: reason = %q, want duplicate", got)
+	}
+}
+
+func TestGuardForgetToAllowsResend(t *testing.T) {
+	g := NewGuard(GuardConfig{Freshness: Freshness{Disabled: true}, DuplicateWindow: time.Minute, ContentWindow: time.Minute})
+	e := mustEnvelope(t, mustKey(t, 1), t0, "x")
+	if err := g.AdmitTo(e, "bob", t0); err != nil {
+		t.Fatal(err)
+	}
+	g.ForgetTo(e, "bob")
+	if err := g.AdmitTo(e, "bob", t0.Add(30*time.Second)); err != nil {
+		t.Fatalf("resend after ForgetTo: %v", err)
+	}
+	if got := ReasonOf(g.AdmitTo(e, "bob", t0.Add(31*time.Second))); got != ReasonDuplicate {
+		t.Fatalf("resend after the second admission: reason = %q, want duplicate", got)
+	}
+	// Another admission after the first one's expiry drops expired entries; the second
+	// admission of e is still remembered.
+	if err := g.AdmitTo(mustEnvelope(t, mustKey(t, 2), t0, "y"), "bob", t0.Add(61*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ReasonOf(g.AdmitTo(e, "bob", t0.Add(61*time.Second))); got != ReasonDuplicate {
+		t.Fatalf("resend after the first expiry: reason = %q, want duplicate", got)
+	}
+}

@@ -57,9 +57,9 @@ const (
 // check validates the bearer token of req. Only HS256 with this relay's secret is accepted;
 // "none" and every other algorithm are rejected.
 func (t *tokens) check(req *http.Request) (*tokenClaims, string) {
-	header := req.Header.Get("Authorization")
-	raw, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || strings.TrimSpace(raw) == "" {
+	// The scheme name is case-insensitive in HTTP (RFC 9110, section 11.1).
+	scheme, raw, ok := strings.Cut(req.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		return nil, authMissing
 	}
 	var claims tokenClaims

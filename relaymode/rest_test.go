@@ -131,6 +131,9 @@ func TestRESTPrivateKeyRegistration(t *testing.T) {
 		t.Fatalf("messages: %v", got)
 	}
 	status, body, _ = c.do("POST", "/v1/send", map[string]any{"to": newKey(t).PublicKey().String(), "type": "request", "payload": 1})
+	if body["code"] != CodeUnknownRecipient {
+		t.Errorf("404 body %v lacks code %s", body, CodeUnknownRecipient)
+	}
 	if status != 404 || !strings.HasPrefix(body["error"].(string), "Recipient not connected: ") {
 		t.Fatalf("send to an unknown key: %d %v", status, body)
 	}
@@ -174,6 +177,8 @@ func TestRESTRegisterErrors(t *testing.T) {
 		{"bad key", map[string]any{"publicKey": "abc"}, 400},
 		{"no proof", map[string]any{"publicKey": k.PublicKey().String()}, 400},
 		{"unknown nonce", map[string]any{"publicKey": k.PublicKey().String(), "nonce": "n", "signature": "00"}, 401},
+		{"signature without nonce", map[string]any{"publicKey": k.PublicKey().String(), "signature": "00"}, 400},
+		{"nonce without signature", map[string]any{"publicKey": k.PublicKey().String(), "nonce": "n"}, 400},
 		{"wrong signer", map[string]any{"publicKey": k.PublicKey().String(), "nonce": nonce,
 			"signature": hex.EncodeToString(other.Sign([]byte(ChallengeText(r.PublicKey(), nonce))))}, 401},
 		{"nonce reused", map[string]any{"publicKey": k.PublicKey().String(), "nonce": nonce,
@@ -230,6 +235,17 @@ func TestRESTTokens(t *testing.T) {
 	}
 	if status, _, _ := c.do("GET", "/v1/peers", nil); status != 200 {
 		t.Fatalf("valid token: %d", status)
+	}
+	// The scheme name is case-insensitive.
+	req, _ := http.NewRequest("GET", r.RESTURL()+"/v1/peers", nil)
+	req.Header.Set("Authorization", "bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("lowercase bearer scheme: %d, want 200", resp.StatusCode)
 	}
 	if status, _, _ := c.do("DELETE", "/v1/disconnect", nil); status != 200 {
 		t.Fatalf("disconnect: %d", status)

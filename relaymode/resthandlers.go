@@ -62,6 +62,10 @@ func (d *restDoor) handleRegister(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "publicKey must be a lowercase SPKI hex Ed25519 key")
 		return
 	}
+	if err := checkMetadata(body.Metadata); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	signer, status, problem := d.authenticate(&body, key)
 	if problem != "" {
 		d.r.metrics.AuthFailure("rest")
@@ -102,6 +106,9 @@ func (d *restDoor) handleRegister(w http.ResponseWriter, req *http.Request) {
 // the private key of the earlier relay's API. It returns the signer for private-key sessions.
 func (d *restDoor) authenticate(body *registerRequest, key protocol.PublicKey) (*protocol.KeyPair, int, string) {
 	if body.Signature != "" || body.Nonce != "" {
+		if body.Signature == "" || body.Nonce == "" {
+			return nil, http.StatusBadRequest, "nonce and signature go together; request a nonce from POST /v1/challenge and sign it"
+		}
 		if !d.useNonce(body.Nonce, time.Now()) {
 			return nil, http.StatusUnauthorized, "unknown or expired nonce; request a new one from POST /v1/challenge"
 		}
@@ -190,7 +197,8 @@ func (d *restDoor) writeRejection(w http.ResponseWriter, e *relayError, to strin
 	status := http.StatusBadRequest
 	switch e.code {
 	case CodeUnknownRecipient:
-		writeError(w, http.StatusNotFound, "Recipient not connected: "+to)
+		// The earlier relay's status and text, with the code that the other refusals carry.
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Recipient not connected: " + to, "code": e.code})
 		return
 	case CodeRateLimited:
 		status = http.StatusTooManyRequests

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -66,6 +67,26 @@ func (r *Relay) isStoragePeer(key string) bool {
 	return r.cfg.Store != nil && r.cfg.Store.IsStoragePeer(key)
 }
 
+// MaxMetadataBytes bounds the JSON text of the metadata a client registers with. Every peer
+// list carries the metadata of each key in it, so without a bound a few clients could make
+// every peer list megabytes long.
+const MaxMetadataBytes = 4096
+
+// checkMetadata rejects registration metadata whose JSON text exceeds MaxMetadataBytes.
+func checkMetadata(m map[string]any) error {
+	if m == nil {
+		return nil
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("metadata cannot be encoded: %v", err)
+	}
+	if len(data) > MaxMetadataBytes {
+		return fmt.Errorf("metadata has %d bytes of JSON; at most %d are allowed", len(data), MaxMetadataBytes)
+	}
+	return nil
+}
+
 // peerInfo is one entry of a peer list.
 type peerInfo struct {
 	PublicKey string         `json:"publicKey"`
@@ -121,7 +142,7 @@ func (r *Relay) ingest(ctx context.Context, raw []byte, sender, to string) (*pro
 		return env, "", r.reject(&relayError{code: CodeRecipientMismatch, id: env.ID,
 			message: "envelope recipients do not include the requested recipient"})
 	}
-	if err := r.guard.Admit(env, time.Now()); err != nil {
+	if err := r.guard.AdmitTo(env, to, time.Now()); err != nil {
 		return env, "", r.reject(fromProtocol(err, env.ID))
 	}
 	r.touch(sender)
@@ -130,6 +151,8 @@ func (r *Relay) ingest(ctx context.Context, raw []byte, sender, to string) (*pro
 	}
 	out, err := r.route(ctx, env, to)
 	if err != nil {
+		// Nothing was delivered, so the sender may send the same envelope again later.
+		r.guard.ForgetTo(env, to)
 		return env, "", r.reject(fromProtocol(err, env.ID))
 	}
 	return env, out, nil
@@ -269,6 +292,7 @@ func (r *Relay) answerPeerList(req *protocol.Envelope) error {
 	if limit := payload.Filters.Limit; limit > 0 && len(peers) > limit {
 		peers = peers[:limit]
 	}
+	peers = fitPeers(peers, r.cfg.Limits.MaxBytes-peerListReserve)
 	resp, err := protocol.CreateEnvelope(r.key, "peer_list_response", []string{req.From},
 		map[string]any{"peers": peers, "totalPeers": total, "relayPublicKey": r.selfKey},
 		&protocol.CreateOptions{InReplyTo: req.ID})
@@ -279,6 +303,28 @@ func (r *Relay) answerPeerList(req *protocol.Envelope) error {
 		return errors.New("requester has no open session")
 	}
 	return nil
+}
+
+// peerListReserve is the room left in a peer_list_response envelope for everything but the
+// peer entries: the envelope's own fields and the payload's other members.
+const peerListReserve = 4096
+
+// fitPeers returns the first peers whose JSON text adds up to at most budget bytes, so that
+// the peer_list_response stays within the envelope size limit that clients check.
+// totalPeers still counts every peer, so a client can tell that the list was cut.
+func fitPeers(peers []peerInfo, budget int) []peerInfo {
+	used := 0
+	for i, p := range peers {
+		data, err := json.Marshal(p)
+		if err != nil {
+			return peers[:i]
+		}
+		used += len(data) + 1 // and a comma
+		if used > budget {
+			return peers[:i]
+		}
+	}
+	return peers
 }
 
 // storeError turns a Store.Put error into a relayError.

@@ -137,6 +137,10 @@ func TestHostileFramesKeepSession(t *testing.T) {
 	if e := c.next("error"); e["code"] != CodeNotRegistered {
 		t.Fatalf("message before register: %v", e)
 	}
+	c.send(map[string]any{"type": "ack", "id": "x"})
+	if e := c.next("error"); e["code"] != CodeNotRegistered {
+		t.Fatalf("ack before register: %v", e)
+	}
 	c = registerRaw(t, r, k)
 	cases := []struct {
 		frame string
@@ -146,6 +150,8 @@ func TestHostileFramesKeepSession(t *testing.T) {
 		{`[1,2]`, CodeInvalidFrame},
 		{`"text"`, CodeInvalidFrame},
 		{`{"type":"subscribe"}`, CodeUnknownType},
+		{`{"foo":1}`, CodeInvalidFrame},
+		{`{"type":"ack"}`, CodeInvalidFrame},
 		{`{"type":"message","envelope":{}}`, CodeInvalidFrame},
 		{`{"type":"message","to":"abc","envelope":"x"}`, CodeInvalidFrame},
 		{`{"type":"message","to":"abc","envelope":{"id":1}}`, CodeInvalid},

@@ -26,6 +26,8 @@ func (s *wsSession) handle(data []byte) {
 		s.send(map[string]string{"type": "pong"})
 	case "ack":
 		s.handleAck(f)
+	case "":
+		s.sendError(rejection(CodeInvalidFrame, "Invalid message format: the frame has no type"))
 	default:
 		s.sendError(rejection(CodeUnknownType, "Unknown message type: %.64q", f.Type))
 	}
@@ -70,6 +72,10 @@ func (s *wsSession) handleRegister(f *inFrame) {
 	key, err := protocol.ParsePublicKey(*f.PublicKey)
 	if err != nil || key.String() != *f.PublicKey {
 		s.sendError(rejection(CodeInvalidFrame, "Invalid registration: publicKey must be a lowercase SPKI hex Ed25519 key"))
+		return
+	}
+	if err := checkMetadata(f.Metadata); err != nil {
+		s.sendError(rejection(CodeInvalidFrame, "Invalid registration: %v", err))
 		return
 	}
 	if err := s.checkPossession(key, f.Signature); err != nil {
@@ -238,9 +244,20 @@ func (r *Relay) isLocalOrStored(key string) bool {
 	return r.hasSession(key) || r.isStoragePeer(key)
 }
 
+// handleAck deletes an acknowledged stored envelope. It replies only with an error, to an ack
+// before register or without an id. Acking an envelope that is already gone, or that was never
+// stored, changes nothing.
 func (s *wsSession) handleAck(f *inFrame) {
 	key := s.Key()
-	if key == "" || f.ID == "" || !s.r.isStoragePeer(key) {
+	if key == "" {
+		s.sendError(rejection(CodeNotRegistered, "register before sending ack frames"))
+		return
+	}
+	if f.ID == "" {
+		s.sendError(rejection(CodeInvalidFrame, "Invalid ack: missing id"))
+		return
+	}
+	if !s.r.isStoragePeer(key) {
 		return
 	}
 	s.r.deleteStored(key, f.ID)
