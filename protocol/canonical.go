@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/agora-p2p/agora/internal/jsonscan"
 )
 
 // appendCanonical appends v in canonical form: object keys sorted by UTF-16 code units, no
@@ -89,9 +91,13 @@ func appendString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
+		i += jsonscan.PlainLen(s[i:])
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
+			continue // non-ASCII, written as it is
 		}
 		buf = append(buf, s[start:i]...)
 		switch c {

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/agora-p2p/agora/internal/jsonscan"
 )
 
 // This file holds a JSON decoder written for the canonical form instead of encoding/json.
@@ -279,17 +281,11 @@ func (d *decoder) str() (string, error) {
 	d.pos++ // opening quote
 	start := d.pos
 	// Fast path: no escapes, ASCII only.
-	for d.pos < len(d.data) {
-		c := d.data[d.pos]
-		if c == '"' {
-			s := string(d.data[start:d.pos])
-			d.pos++
-			return s, nil
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
+	d.pos += jsonscan.PlainLen(d.data[d.pos:])
+	if d.pos < len(d.data) && d.data[d.pos] == '"' {
+		s := string(d.data[start:d.pos])
 		d.pos++
+		return s, nil
 	}
 	buf := append([]byte(nil), d.data[start:d.pos]...)
 	for d.pos < len(d.data) {

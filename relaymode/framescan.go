@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/agora-p2p/agora/internal/jsonscan"
 )
 
 // scanFrame decodes a client frame that starts with '{' into f, reading each byte once.
@@ -216,6 +218,10 @@ func (s *frameScanner) skipString() bool {
 		return false
 	}
 	for s.pos < len(s.data) {
+		s.pos += jsonscan.PlainLen(s.data[s.pos:])
+		if s.pos >= len(s.data) {
+			break
+		}
 		c := s.data[s.pos]
 		s.pos++
 		switch {

@@ -1,11 +1,14 @@
 package relaymode
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -218,7 +221,7 @@ func (s *wsSession) readLoop() {
 	})
 	s.send(map[string]string{"type": "challenge", "nonce": s.nonce, "relayPublicKey": s.r.selfKey})
 	for {
-		kind, data, err := s.conn.ReadMessage()
+		kind, data, err := s.readFrame()
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.Is(err, websocket.ErrReadLimit) {
@@ -236,6 +239,45 @@ func (s *wsSession) readLoop() {
 		}
 		s.handle(data)
 	}
+}
+
+// readBuffers hold frames while they are read, one buffer per read in progress, so idle
+// sessions hold none.
+var readBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 16<<10)
+	return &b
+}}
+
+// readFrame reads the next message. gorilla/websocket's ReadMessage reads through io.ReadAll,
+// which starts at 512 bytes and grows: a 4 KiB envelope costs several allocations, copies and
+// read system calls. Here most frames take one read into a pooled buffer and one copy into a
+// slice of their size.
+func (s *wsSession) readFrame() (int, []byte, error) {
+	kind, r, err := s.conn.NextReader()
+	if err != nil {
+		return kind, nil, err
+	}
+	bp := readBuffers.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, cap(buf))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return kind, nil, err
+		}
+	}
+	data := bytes.Clone(buf)
+	if cap(buf) <= 64<<10 {
+		*bp = buf[:0]
+		readBuffers.Put(bp)
+	}
+	return kind, data, nil
 }
 
 func (s *wsSession) end() {
