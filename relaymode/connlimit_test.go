@@ -155,3 +155,26 @@ func TestSessionLimitPerKey(t *testing.T) {
 		return true
 	}, "a session slot after a close")
 }
+
+func TestUnregisteredConnectionClosedAfterOneInterval(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HeartbeatInterval = 200 * time.Millisecond
+	r := startRelay(t, cfg)
+	c := dialRaw(t, r)
+	c.next("challenge")
+	// Reading answers the relay's pings, so only the missing registration ends the connection.
+	if e := c.next("error"); e["code"] != CodeNotRegistered {
+		t.Fatalf("unregistered connection: %v, want %s", e, CodeNotRegistered)
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := c.conn.ReadMessage(); err == nil {
+		t.Fatal("the relay kept an unregistered connection open")
+	}
+	// A registered session that keeps talking outlives the interval.
+	reg := registerRaw(t, r, newKey(t))
+	for range 6 {
+		time.Sleep(cfg.HeartbeatInterval / 2)
+		reg.send(map[string]string{"type": "ping"})
+		reg.next("pong")
+	}
+}

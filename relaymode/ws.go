@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -114,6 +115,10 @@ type wsSession struct {
 	nonce  string
 	remote string
 	ip     string // client address counted in r.conns
+	opened time.Time
+	// registering is set while a register frame is handled, which can wait for a turn in a
+	// registration storm; the heartbeat does not close such a connection as unregistered.
+	registering atomic.Bool
 
 	mu   sync.Mutex
 	key  string // set once registered
@@ -142,6 +147,7 @@ func newWSSession(r *Relay, conn *websocket.Conn, batch *batchConn) *wsSession {
 		id:     newSessionID(),
 		nonce:  newNonce(),
 		remote: conn.RemoteAddr().String(),
+		opened: time.Now(),
 		done:   make(chan struct{}),
 	}
 	conn.SetReadLimit(int64(r.cfg.Limits.MaxBytes) + 64<<10)

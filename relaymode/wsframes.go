@@ -53,6 +53,8 @@ func parseFrame(data []byte) (*inFrame, *relayError) {
 }
 
 func (s *wsSession) handleRegister(f *inFrame) {
+	s.registering.Store(true)
+	defer s.registering.Store(false)
 	if s.Key() != "" {
 		s.sendError(rejection(CodeAlreadyRegistered, "this connection is already registered"))
 		return

@@ -346,7 +346,9 @@ func (r *Relay) removeWSSession(s *wsSession) {
 }
 
 // heartbeat pings every WebSocket session once per HeartbeatInterval. A session that sends
-// nothing, not even a pong, for two intervals is closed by its read deadline.
+// nothing, not even a pong, for two intervals is closed by its read deadline. A connection
+// that has not registered one interval after it opened is closed, so that connections which
+// answer pings but never register cannot hold connection slots.
 func (r *Relay) heartbeat() {
 	t := time.NewTicker(r.cfg.HeartbeatInterval)
 	defer t.Stop()
@@ -356,8 +358,15 @@ func (r *Relay) heartbeat() {
 			return
 		case <-t.C:
 		}
+		now := time.Now()
 		for _, s := range r.allWSSessions() {
-			s.(*wsSession).requestPing()
+			ws := s.(*wsSession)
+			if ws.Key() == "" && !ws.registering.Load() && now.Sub(ws.opened) >= r.cfg.HeartbeatInterval {
+				ws.sendError(rejection(CodeNotRegistered, "register within %s of connecting", r.cfg.HeartbeatInterval))
+				ws.closeAfterQueued()
+				continue
+			}
+			ws.requestPing()
 		}
 	}
 }
