@@ -19,7 +19,15 @@ func (s *wsSession) handle(data []byte) {
 	}
 	switch f.Type {
 	case "register":
-		s.handleRegister(f)
+		// The signature check's deep calls would grow the read loop's stack, which an idle
+		// session then keeps; a short-lived goroutine takes them instead.
+		done := make(chan struct{})
+		if s.r.goTracked(func() {
+			defer close(done)
+			s.handleRegister(f)
+		}) {
+			<-done
+		}
 	case "message":
 		s.handleMessage(f)
 	case "ping":
