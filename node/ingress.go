@@ -164,7 +164,13 @@ func (n *Node) admit(ctx context.Context, env *protocol.Envelope, via Via, remot
 	if err := n.guard.Admit(env, now); err != nil {
 		return err
 	}
-	return n.handler(ctx, Inbound{Envelope: env, Via: via})
+	if err := n.handler(ctx, Inbound{Envelope: env, Via: via}); err != nil {
+		// The envelope was refused, not taken, so the sender may send it again later, for
+		// example to a relay once the client it is for has connected.
+		n.guard.Forget(env)
+		return err
+	}
+	return nil
 }
 
 // precheckDefault rejects, before the guards remember the ID, what the default handler would

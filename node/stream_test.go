@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +72,32 @@ func TestSendReturnsRecipientReason(t *testing.T) {
 	_, err := a.Send(testContext(t), []string{b.PeerID().String()}, "note", 1, nil)
 	if got := protocol.ReasonOf(err); got != protocol.ReasonIgnored {
 		t.Errorf("reason = %q (err %v), want %q", got, err, protocol.ReasonIgnored)
+	}
+}
+
+func TestRefusedEnvelopeCanBeResent(t *testing.T) {
+	a := newTestNode(t, nil)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	b := newTestNode(t, func(c *Config) {
+		c.Handler = func(ctx context.Context, in Inbound) error {
+			if refuse.Load() {
+				return rejectAll(ctx, in)
+			}
+			return nil
+		}
+	})
+	connect(t, a, b)
+	env := mustEnvelope(t, a.Identity(), []string{b.Identity().PublicKey().String()}, "retry me", nil)
+	if err := a.SendEnvelope(testContext(t), b.PeerID(), env); protocol.ReasonOf(err) != protocol.ReasonIgnored {
+		t.Fatalf("first send: %v, want %s", err, protocol.ReasonIgnored)
+	}
+	refuse.Store(false)
+	if err := a.SendEnvelope(testContext(t), b.PeerID(), env); err != nil {
+		t.Fatalf("resend after the handler refused it: %v", err)
+	}
+	if err := a.SendEnvelope(testContext(t), b.PeerID(), env); protocol.ReasonOf(err) != protocol.ReasonDuplicate {
+		t.Fatalf("third send: %v, want %s", err, protocol.ReasonDuplicate)
 	}
 }
 

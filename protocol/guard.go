@@ -107,6 +107,15 @@ func (g *Guard) AdmitTo(e *Envelope, recipient string, now time.Time) error {
 	return g.count(g.admit(e, hopKey(e.ID, recipient), g.contentKeyOf(e, recipient), now))
 }
 
+// Forget undoes what Admit remembered about e, for an envelope that its receiver then
+// refused, so that its sender can send it again unchanged. The rate limit is not refunded.
+func (g *Guard) Forget(e *Envelope) {
+	g.ids.remove(idKey(e.ID))
+	if g.content != nil {
+		g.content.remove(g.contentKeyOf(e, ""))
+	}
+}
+
 // ForgetTo undoes what AdmitTo remembered about e and recipient, for an envelope that could
 // not be delivered, so that its sender can send it again unchanged. The rate limit is not
 // refunded.

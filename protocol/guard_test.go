@@ -209,6 +209,21 @@ func TestGuardAdmitToCountsEachRecipient(t *testing.T) {
 	}
 }
 
+func TestGuardForgetAllowsResend(t *testing.T) {
+	g := NewGuard(GuardConfig{ContentWindow: time.Minute})
+	e := mustEnvelope(t, mustKey(t, 1), t0, "x")
+	if err := g.Admit(e, t0); err != nil {
+		t.Fatal(err)
+	}
+	g.Forget(e)
+	if err := g.Admit(e, t0.Add(time.Second)); err != nil {
+		t.Fatalf("resend after Forget: %v", err)
+	}
+	if got := ReasonOf(g.Admit(e, t0.Add(2*time.Second))); got != ReasonDuplicate {
+		t.Fatalf("resend after the second admission: reason = %q, want duplicate", got)
+	}
+}
+
 func TestGuardForgetToAllowsResend(t *testing.T) {
 	g := NewGuard(GuardConfig{Freshness: Freshness{Disabled: true}, DuplicateWindow: time.Minute, ContentWindow: time.Minute})
 	e := mustEnvelope(t, mustKey(t, 1), t0, "x")
