@@ -143,6 +143,13 @@ func TestSessionLimitPerKey(t *testing.T) {
 	if !errorAs(err, &ce) || ce.Code != CodeSessionLimit {
 		t.Fatalf("third session: err = %v, want code %s", err, CodeSessionLimit)
 	}
+	// The REST door counts the same sessions.
+	rc := &restClient{t: t, base: r.RESTURL()}
+	status, body, _ := rc.do("POST", "/v1/register", map[string]any{"publicKey": key.PublicKey().String(),
+		"privateKey": key.PrivateKeyHex()})
+	if status != http.StatusServiceUnavailable || body["code"] != CodeSessionLimit {
+		t.Fatalf("REST register of a key at its session limit: %d %v, want 503 %s", status, body, CodeSessionLimit)
+	}
 	// Other keys are not affected, and a closed session frees its place.
 	dialClient(t, r)
 	first.Close()

@@ -34,6 +34,14 @@ func TestRegisterMetadataTooLarge(t *testing.T) {
 		t.Fatalf("REST register with large metadata: %d %v, want 400 naming metadata", status, body)
 	}
 
+	// Characters that json.Marshal would escape for HTML count as the client wrote them.
+	angled := map[string]any{"a": strings.Repeat("<", 1500)}
+	status, body, _ = rc.do("POST", "/v1/register", map[string]any{"publicKey": k.PublicKey().String(),
+		"privateKey": k.PrivateKeyHex(), "metadata": angled})
+	if status != 200 {
+		t.Fatalf("REST register with 1,500 '<' in metadata: %d %v, want 200", status, body)
+	}
+
 	// Metadata at the bound is accepted.
 	small := map[string]any{"notes": strings.Repeat("x", MaxMetadataBytes-len(`{"notes":""}`))}
 	status, body, _ = rc.do("POST", "/v1/register", map[string]any{"publicKey": k.PublicKey().String(),

@@ -96,7 +96,8 @@ func (d *restDoor) handleRegister(w http.ResponseWriter, req *http.Request) {
 		d.mu.Lock()
 		delete(d.sessions, body.PublicKey)
 		d.mu.Unlock()
-		writeError(w, http.StatusServiceUnavailable, err.(*relayError).message)
+		re := err.(*relayError)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": re.message, "code": re.code})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"token": token, "expiresAt": exp.UnixMilli(), "peers": d.r.peerList(body.PublicKey)})

@@ -1,6 +1,7 @@
 package relaymode
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,12 +78,15 @@ func checkMetadata(m map[string]any) error {
 	if m == nil {
 		return nil
 	}
-	data, err := json.Marshal(m)
-	if err != nil {
+	// Compact JSON without HTML escaping, so that "<" counts as one byte, as a client wrote it.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
 		return fmt.Errorf("metadata cannot be encoded: %v", err)
 	}
-	if len(data) > MaxMetadataBytes {
-		return fmt.Errorf("metadata has %d bytes of JSON; at most %d are allowed", len(data), MaxMetadataBytes)
+	if n := buf.Len() - 1; n > MaxMetadataBytes { // Encode ends with a newline
+		return fmt.Errorf("metadata has %d bytes of compact JSON; at most %d are allowed", n, MaxMetadataBytes)
 	}
 	return nil
 }
@@ -176,8 +180,13 @@ func (r *Relay) route(ctx context.Context, env *protocol.Envelope, to string) (o
 	}
 	if r.isStoragePeer(to) {
 		if err := r.cfg.Store.Put(ctx, to, env); err != nil {
-			r.log.Error("storing an envelope failed", "envelope", env.ID, "recipient", to, "err", err)
-			return "", storeError(err)
+			re := storeError(err)
+			// A full quota is a refusal of the client's envelope, logged with the other
+			// refusals by reject; any other store error is the relay's own failure.
+			if re.code != CodeQuotaExceeded {
+				r.log.Error("storing an envelope failed", "envelope", env.ID, "recipient", to, "err", err)
+			}
+			return "", re
 		}
 		r.metrics.Relayed()
 		return outcomeStored, nil

@@ -55,7 +55,8 @@ func (a *app) benchRelayCommand() *cobra.Command {
 "agora relay" process on 127.0.0.1 for each measurement (sender rate limit off), so that
 CPU and memory figures belong to the relay alone. With --url it drives the relay there;
 give --pid as well for CPU and memory figures, and start that relay with
---sender-rate-limit 0 and a --max-peers above the number of sessions.
+--sender-rate-limit 0 --ws-max-conns-per-ip 0 and a --max-peers above the number of
+sessions.
 
 Measurements, each skipped when its flag is empty or 0:
   pairs    throughput and latency of N sender/receiver pairs (--pairs, --sizes)

@@ -52,6 +52,9 @@ type run struct {
 	latency  []int64        // ns; written once per index by its receiver
 	finished atomic.Int64   // envelopes received or rejected
 	done     chan struct{}
+	failed   chan struct{} // closed when the relay closed a connection before the run was done
+	failOnce sync.Once
+	failErr  error
 
 	mu       sync.Mutex
 	rejected map[string]int
@@ -81,7 +84,7 @@ func Pairs(ctx context.Context, t Target, opts PairsOptions) (*PairsResult, erro
 		return nil, err
 	}
 	defer closePairs(pairs)
-	r := &run{opts: opts, index: make(map[string]int, opts.Messages), done: make(chan struct{}),
+	r := &run{opts: opts, index: make(map[string]int, opts.Messages), done: make(chan struct{}), failed: make(chan struct{}),
 		rejected: map[string]int{}}
 	if err := r.sign(pairs); err != nil {
 		return nil, err
@@ -190,6 +193,8 @@ func (r *run) measure(ctx context.Context, t Target, pairs []*pair) (*PairsResul
 	var runErr error
 	select {
 	case <-r.done:
+	case <-r.failed:
+		runErr = fmt.Errorf("run ended before every envelope arrived (%d of %d): %w", r.finished.Load(), r.opts.Messages, r.failErr)
 	case <-ctx.Done():
 		runErr = fmt.Errorf("run ended before every envelope arrived (%d of %d): %w", r.finished.Load(), r.opts.Messages, ctx.Err())
 	}
@@ -236,10 +241,25 @@ func (r *run) send(ctx context.Context, p *pair) {
 	}
 }
 
+// lost records that a connection ended before the run was done, for example because the
+// relay closed it for an envelope over its size limit (close code 1009).
+func (r *run) lost(role string, err error) {
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	r.failOnce.Do(func() {
+		r.failErr = fmt.Errorf("the relay closed a %s's connection: %w", role, err)
+		close(r.failed)
+	})
+}
+
 func (r *run) receive(p *pair) {
 	for {
 		_, data, err := p.receiver.conn.ReadMessage()
 		if err != nil {
+			r.lost("receiver", err)
 			return
 		}
 		if !bytes.Contains(data, []byte(`"type":"message"`)) {
@@ -264,6 +284,7 @@ func (r *run) readVerdicts(p *pair) {
 	for {
 		_, data, err := p.sender.conn.ReadMessage()
 		if err != nil {
+			r.lost("sender", err)
 			return
 		}
 		if !bytes.Contains(data, []byte(`"type":"error"`)) {

@@ -3,6 +3,7 @@ package relaybench
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,4 +196,38 @@ func TestProcessFiguresOfMissingProcess(t *testing.T) {
 	if _, err := processRSS(-1); err == nil {
 		t.Error("processRSS(-1) succeeded, want an error")
 	}
+}
+
+func TestPairsStopsWhenRelayClosesSender(t *testing.T) {
+	target := startRelay(t, func(c *relaymode.Config) { c.Limits.MaxBytes = 4096 })
+	start := time.Now()
+	_, err := Pairs(testContext(t), target, PairsOptions{Pairs: 1, Size: 70 << 10, Messages: 5})
+	if err == nil || !strings.Contains(err.Error(), "closed a sender's connection") {
+		t.Fatalf("Pairs with frames over the relay's limit: err = %v, want the closed connection named", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("Pairs took %v to notice the closed connection", d)
+	}
+}
+
+func TestRegisterNamesRejectedUpgrade(t *testing.T) {
+	target := startRelay(t, func(c *relaymode.Config) { c.MaxConnectionsPerIP = 1 })
+	first, err := register(testContext(t), target.URL, mustKeyPair(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.close()
+	_, err = register(testContext(t), target.URL, mustKeyPair(t))
+	if err == nil || !strings.Contains(err.Error(), "429") || !strings.Contains(err.Error(), "Too many connections from this address") {
+		t.Fatalf("second connection: err = %v, want the relay's 429 and its message", err)
+	}
+}
+
+func mustKeyPair(t *testing.T) *protocol.KeyPair {
+	t.Helper()
+	k, err := protocol.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -13,6 +13,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -43,9 +45,9 @@ var dialer = &websocket.Dialer{
 
 // register dials the relay, signs its challenge and registers key.
 func register(ctx context.Context, url string, key *protocol.KeyPair) (*session, error) {
-	conn, _, err := dialer.DialContext(ctx, url, nil)
+	conn, resp, err := dialer.DialContext(ctx, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("dial relay %s: %w", url, err)
+		return nil, fmt.Errorf("dial relay %s: %w%s", url, err, refusal(resp))
 	}
 	s := &session{conn: conn, key: key}
 	if err := s.handshake(ctx); err != nil {
@@ -129,4 +131,15 @@ func (s *session) close() {
 // messageFrame returns the frame that sends env to its first recipient.
 func messageFrame(env *protocol.Envelope) ([]byte, error) {
 	return json.Marshal(map[string]any{"type": "message", "to": env.To[0], "envelope": env})
+}
+
+// refusal describes the HTTP answer to a rejected upgrade, such as the relay's 429 when its
+// per-IP connection limit is reached, or returns "" when there is none.
+func refusal(resp *http.Response) string {
+	if resp == nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	return fmt.Sprintf(" (HTTP %s: %s)", resp.Status, bytes.TrimSpace(body))
 }
