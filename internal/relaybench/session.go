@@ -133,7 +133,7 @@ func messageFrame(env *protocol.Envelope) ([]byte, error) {
 	return json.Marshal(map[string]any{"type": "message", "to": env.To[0], "envelope": env})
 }
 
-// refusal describes the HTTP answer to a rejected upgrade, such as the relay's 429 when its
+// refusal describes the HTTP response to a rejected upgrade, such as the relay's 429 when its
 // per-IP connection limit is reached, or returns "" when there is none.
 func refusal(resp *http.Response) string {
 	if resp == nil {
