@@ -66,6 +66,7 @@ func (l *RateLimiter) Reserve(key string, now time.Time) (bool, Remaining) {
 	if tokens < 1 {
 		rem.Reset = time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
 	}
+	rem.Full = time.Duration((float64(l.burst) - tokens) / float64(l.limit) * float64(time.Second))
 	return ok, rem
 }
 
@@ -73,6 +74,7 @@ func (l *RateLimiter) Reserve(key string, now time.Time) (bool, Remaining) {
 type Remaining struct {
 	Tokens int           // whole tokens left
 	Reset  time.Duration // time until the next token, when none is left
+	Full   time.Duration // time until the bucket is full again
 }
 
 func (l *RateLimiter) lookup(key string) *rate.Limiter {

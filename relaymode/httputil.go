@@ -65,11 +65,12 @@ func rateLimit(h http.Handler, limiter *protocol.RateLimiter, rpm float64, trust
 		ok, rem := limiter.Reserve(clientIP(req, trusted), time.Now())
 		w.Header().Set("RateLimit-Limit", strconv.Itoa(int(rpm)))
 		w.Header().Set("RateLimit-Remaining", strconv.Itoa(rem.Tokens))
-		w.Header().Set("RateLimit-Reset", strconv.Itoa(int(rem.Reset.Round(time.Second)/time.Second)))
+		// The quota is whole again once the bucket has refilled.
+		w.Header().Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(rem.Full)))
 		w.Header().Set("RateLimit-Policy", strconv.Itoa(int(rpm))+";w=60")
 		if !ok {
 			onLimited()
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(rem.Reset.Round(time.Second)/time.Second))))
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(rem.Reset))))
 			writeError(w, http.StatusTooManyRequests, "Too many requests — try again later")
 			return
 		}
@@ -101,4 +102,9 @@ func cors(h http.Handler, origins []string) http.Handler {
 		}
 		h.ServeHTTP(w, req)
 	})
+}
+
+// ceilSeconds rounds d up to whole seconds.
+func ceilSeconds(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
 }

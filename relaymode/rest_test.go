@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +269,10 @@ func TestRESTRateLimitIgnoresSpoofedForwardedFor(t *testing.T) {
 		}
 		if hdr.Get("RateLimit-Limit") != "5" {
 			t.Fatalf("RateLimit-Limit = %q", hdr.Get("RateLimit-Limit"))
+		}
+		// At 5 per minute, each token used takes 12 seconds to come back.
+		if reset, _ := strconv.Atoi(hdr.Get("RateLimit-Reset")); reset < 12*(i+1)-1 || reset > 12*(i+1) {
+			t.Fatalf("request %d: RateLimit-Reset = %q, want about %d", i, hdr.Get("RateLimit-Reset"), 12*(i+1))
 		}
 	}
 	c.hdr.Set("X-Forwarded-For", "10.9.9.9")
