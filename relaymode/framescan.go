@@ -139,29 +139,31 @@ func foldEqual(key, name string) bool {
 	return key == name || strings.EqualFold(key, name)
 }
 
-func (s *frameScanner) setString(dst *string, key string, value []byte) {
+// setString stores a string value in dst and reports whether it did. null leaves dst as it
+// is, as encoding/json does.
+func (s *frameScanner) setString(dst *string, key string, value []byte) bool {
 	if string(value) == "null" {
-		return
+		return false
 	}
 	v, ok := decodeString(value)
 	if !ok {
 		s.wrongType(key, "a string")
-		return
+		return false
 	}
 	*dst = v
+	return true
 }
 
+// setStringPtr stores a string value in a new string that dst points to. null sets dst to
+// nil, as encoding/json does.
 func (s *frameScanner) setStringPtr(dst **string, key string, value []byte) {
 	if string(value) == "null" {
 		*dst = nil
 		return
 	}
-	v, ok := decodeString(value)
-	if !ok {
-		s.wrongType(key, "a string")
-		return
+	if v := new(string); s.setString(v, key, value) {
+		*dst = v
 	}
-	*dst = &v
 }
 
 func (s *frameScanner) wrongType(key, want string) {

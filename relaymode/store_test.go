@@ -24,13 +24,20 @@ func storeConfig(t *testing.T, dir string, peer *protocol.KeyPair) (Config, *sto
 	return cfg, st
 }
 
-func TestStoreAndForwardWithAcks(t *testing.T) {
-	peer := newKey(t)
+// startStoreRelay starts a relay that stores envelopes for peer, and registers a sender.
+func startStoreRelay(t *testing.T, peer *protocol.KeyPair) (*Relay, *store.Store, *client.Client, context.Context) {
+	t.Helper()
 	cfg, st := storeConfig(t, t.TempDir(), peer)
 	r := startRelay(t, cfg)
 	sender, _ := dialClient(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return r, st, sender, ctx
+}
+
+func TestStoreAndForwardWithAcks(t *testing.T) {
+	peer := newKey(t)
+	r, st, sender, ctx := startStoreRelay(t, peer)
 
 	if got := sender.Peers(); len(got) != 1 || got[0] != peer.PublicKey().String() {
 		t.Fatalf("registered peers = %v, want the offline storage peer", got)
@@ -78,11 +85,7 @@ func TestStoreAndForwardWithAcks(t *testing.T) {
 
 func TestStoredDeletedAfterWriteWithoutAcks(t *testing.T) {
 	peer := newKey(t)
-	cfg, st := storeConfig(t, t.TempDir(), peer)
-	r := startRelay(t, cfg)
-	sender, _ := dialClient(t, r)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	r, st, sender, ctx := startStoreRelay(t, peer)
 	if _, _, err := sender.Send(ctx, peer.PublicKey().String(), "request", "x", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +121,7 @@ func TestStoredKeptWithoutAck(t *testing.T) {
 
 func TestRESTStoragePeerReadsStore(t *testing.T) {
 	peer := newKey(t)
-	cfg, st := storeConfig(t, t.TempDir(), peer)
-	r := startRelay(t, cfg)
-	sender, _ := dialClient(t, r)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	r, st, sender, ctx := startStoreRelay(t, peer)
 	id, _, err := sender.Send(ctx, peer.PublicKey().String(), "request", "x", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -144,12 +143,7 @@ func TestRESTStoragePeerReadsStore(t *testing.T) {
 
 func registerRawAcks(t *testing.T, r *Relay, k *protocol.KeyPair) *rawConn {
 	t.Helper()
-	c := dialRaw(t, r)
-	nonce := c.next("challenge")["nonce"].(string)
-	sig := k.Sign([]byte(ChallengeText(r.PublicKey(), nonce)))
-	c.send(map[string]any{"type": "register", "publicKey": k.PublicKey().String(), "signature": hexString(sig), "acks": true})
-	c.next("registered")
-	return c
+	return registerRawWith(t, r, k, map[string]any{"acks": true})
 }
 
 func waitFor(t *testing.T, cond func() bool, what string) {

@@ -120,10 +120,20 @@ func TestRegisterUnauthenticatedWhenAllowed(t *testing.T) {
 // registerRaw registers key on a raw connection.
 func registerRaw(t *testing.T, r *Relay, k *protocol.KeyPair) *rawConn {
 	t.Helper()
+	return registerRawWith(t, r, k, nil)
+}
+
+// registerRawWith registers k on a bare connection with extra fields in the register frame.
+func registerRawWith(t *testing.T, r *Relay, k *protocol.KeyPair, extra map[string]any) *rawConn {
+	t.Helper()
 	c := dialRaw(t, r)
 	nonce := c.next("challenge")["nonce"].(string)
 	sig := k.Sign([]byte(ChallengeText(r.PublicKey(), nonce)))
-	c.send(map[string]any{"type": "register", "publicKey": k.PublicKey().String(), "signature": hex.EncodeToString(sig)})
+	frame := map[string]any{"type": "register", "publicKey": k.PublicKey().String(), "signature": hex.EncodeToString(sig)}
+	for name, v := range extra {
+		frame[name] = v
+	}
+	c.send(frame)
 	c.next("registered")
 	return c
 }

@@ -281,21 +281,27 @@ func (r *run) receive(p *pair) {
 // readVerdicts reads the relay's delivered and error frames for a sender. An error frame
 // for an envelope completes it, as it will not arrive.
 func (r *run) readVerdicts(p *pair) {
-	for {
-		_, data, err := p.sender.conn.ReadMessage()
-		if err != nil {
-			r.lost("sender", err)
-			return
-		}
-		if !bytes.Contains(data, []byte(`"type":"error"`)) {
-			continue
-		}
-		code, id := errorFrame(data)
+	err := readErrorFrames(p.sender, func(code, id string) {
 		r.mu.Lock()
 		r.rejected[code]++
 		r.mu.Unlock()
 		if _, ok := r.index[id]; ok {
 			r.complete(p)
+		}
+	})
+	r.lost("sender", err)
+}
+
+// readErrorFrames reads s's frames until its connection ends, passes the code and envelope ID
+// of each error frame to f, and returns the read error that ended the connection.
+func readErrorFrames(s *session, f func(code, id string)) error {
+	for {
+		_, data, err := s.conn.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, []byte(`"type":"error"`)) {
+			f(errorFrame(data))
 		}
 	}
 }

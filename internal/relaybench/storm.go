@@ -1,7 +1,6 @@
 package relaybench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -176,20 +175,12 @@ func (p *trafficPair) receive() {
 }
 
 func (p *trafficPair) readVerdicts() {
-	for {
-		_, data, err := p.sender.conn.ReadMessage()
-		if err != nil {
-			return
-		}
-		if !bytes.Contains(data, []byte(`"type":"error"`)) {
-			continue
-		}
-		code, id := errorFrame(data)
+	_ = readErrorFrames(p.sender, func(code, id string) {
 		p.mu.Lock()
 		p.rejected[code]++
 		delete(p.sentAt, id)
 		p.mu.Unlock()
-	}
+	})
 }
 
 // finish stops sending, waits up to grace for envelopes still in transit and closes the pair.
