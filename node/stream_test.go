@@ -75,26 +75,27 @@ func TestSendReturnsRecipientReason(t *testing.T) {
 	}
 }
 
-func TestRefusedEnvelopeCanBeResent(t *testing.T) {
+func TestRejectedEnvelopeCanBeResent(t *testing.T) {
 	a := newTestNode(t, nil)
-	var refuse atomic.Bool
-	refuse.Store(true)
+	var rejecting atomic.Bool
+	rejecting.Store(true)
 	b := newTestNode(t, func(c *Config) {
 		c.Handler = func(ctx context.Context, in Inbound) error {
-			if refuse.Load() {
+			if rejecting.Load() {
 				return rejectAll(ctx, in)
 			}
 			return nil
 		}
 	})
 	connect(t, a, b)
+
 	env := mustEnvelope(t, a.Identity(), []string{b.Identity().PublicKey().String()}, "retry me", nil)
 	if err := a.SendEnvelope(testContext(t), b.PeerID(), env); protocol.ReasonOf(err) != protocol.ReasonIgnored {
 		t.Fatalf("first send: %v, want %s", err, protocol.ReasonIgnored)
 	}
-	refuse.Store(false)
+	rejecting.Store(false)
 	if err := a.SendEnvelope(testContext(t), b.PeerID(), env); err != nil {
-		t.Fatalf("resend after the handler refused it: %v", err)
+		t.Fatalf("resend after the handler rejected it: %v", err)
 	}
 	if err := a.SendEnvelope(testContext(t), b.PeerID(), env); protocol.ReasonOf(err) != protocol.ReasonDuplicate {
 		t.Fatalf("third send: %v, want %s", err, protocol.ReasonDuplicate)

@@ -55,7 +55,7 @@ func (f *idFilter) add(key [32]byte, now time.Time) bool {
 	return true
 }
 
-// remove forgets key. Its queue entry stays until it expires, and popOldest skips it then.
+// remove deletes key. Its queue entry stays until it expires, and popOldest skips it then.
 func (f *idFilter) remove(key [32]byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -20,8 +20,8 @@ var batchBuffers = sync.Pool{New: func() any {
 
 // batchConn is the network connection under a WebSocket session. While the session's flush
 // goroutine holds it, the frames that gorilla/websocket writes are collected and leave in one
-// write system call, instead of one call per frame; a presence storm or a burst of messages
-// costs a fraction of the system calls. gorilla/websocket has no option for this: it writes
+// write system call instead of one call per frame. A presence storm or a burst of messages
+// thus costs a fraction of the system calls. gorilla/websocket has no option for this: it writes
 // every frame to the connection when the frame is complete.
 type batchConn struct {
 	net.Conn

@@ -81,7 +81,7 @@ func TestBatchConnFlushesAtLimit(t *testing.T) {
 }
 
 func TestBatchConnCloseEndsBlockedWrite(t *testing.T) {
-	server, client := net.Pipe() // nobody reads client: every write blocks
+	server, client := net.Pipe() // client is never read, so every write blocks
 	defer client.Close()
 	c := &batchConn{Conn: server}
 	c.hold()

@@ -39,8 +39,8 @@ func dialStatus(t *testing.T, r *Relay, header http.Header) (int, string, *webso
 	return resp.StatusCode, e.Error, nil
 }
 
-// waitForConnection waits until the relay accepts a connection again.
-func waitForConnection(t *testing.T, r *Relay, what string) {
+// waitForConnection waits until the relay accepts a connection again; reason names the wait in a failure.
+func waitForConnection(t *testing.T, r *Relay, reason string) {
 	t.Helper()
 	waitFor(t, func() bool {
 		status, _, c := dialStatus(t, r, nil)
@@ -48,7 +48,7 @@ func waitForConnection(t *testing.T, r *Relay, what string) {
 			c.Close()
 		}
 		return status == http.StatusSwitchingProtocols
-	}, what)
+	}, reason)
 }
 
 func TestConnectionLimitPerIP(t *testing.T) {
@@ -116,7 +116,7 @@ func TestSilentUnregisteredConnectionFreesItsSlot(t *testing.T) {
 	cfg.MaxConnectionsPerIP = 1
 	cfg.HeartbeatInterval = 100 * time.Millisecond
 	r := startRelay(t, cfg)
-	// This connection never registers and never reads, so it answers no ping.
+	// This connection never registers and never reads, so it sends no pong.
 	if status, _, _ := dialStatus(t, r, nil); status != http.StatusSwitchingProtocols {
 		t.Fatalf("first connection: %d", status)
 	}
@@ -138,11 +138,13 @@ func TestSessionLimitPerKey(t *testing.T) {
 		t.Fatalf("second session: %v", err)
 	}
 	defer second.Close()
+
 	_, err = client.Dial(ctx, r.WSURL(), key, nil)
 	var ce *client.Error
 	if !errorAs(err, &ce) || ce.Code != CodeSessionLimit {
 		t.Fatalf("third session: err = %v, want code %s", err, CodeSessionLimit)
 	}
+
 	// The REST door counts the same sessions.
 	rc := &restClient{t: t, base: r.RESTURL()}
 	status, body, _ := rc.do("POST", "/v1/register", map[string]any{"publicKey": key.PublicKey().String(),
@@ -150,6 +152,7 @@ func TestSessionLimitPerKey(t *testing.T) {
 	if status != http.StatusServiceUnavailable || body["code"] != CodeSessionLimit {
 		t.Fatalf("REST register of a key at its session limit: %d %v, want 503 %s", status, body, CodeSessionLimit)
 	}
+
 	// Other keys are not affected, and a closed session frees its place.
 	dialClient(t, r)
 	first.Close()
@@ -169,7 +172,7 @@ func TestUnregisteredConnectionClosedAfterOneInterval(t *testing.T) {
 	r := startRelay(t, cfg)
 	c := dialRaw(t, r)
 	c.next("challenge")
-	// Reading answers the relay's pings, so only the missing registration ends the connection.
+	// Reading makes the client send pongs, so only the missing registration ends the connection.
 	if e := c.next("error"); e["code"] != CodeNotRegistered {
 		t.Fatalf("unregistered connection: %v, want %s", e, CodeNotRegistered)
 	}

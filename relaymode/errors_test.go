@@ -1,15 +1,12 @@
 package relaymode
 
 import (
-	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
 )
 
 func errorAs(err error, target any) bool { return errors.As(err, target) }
-
-func hexString(b []byte) string { return hex.EncodeToString(b) }
 
 func TestLogSamplerLimitsRepeats(t *testing.T) {
 	s := newLogSampler(10 * time.Second)

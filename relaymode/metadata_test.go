@@ -57,6 +57,7 @@ func TestPeerListFitsEnvelopeLimit(t *testing.T) {
 	r := startRelay(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+
 	meta := map[string]any{"notes": strings.Repeat("m", MaxMetadataBytes-100)}
 	const others = 30 // about 120 KiB of metadata, twice the envelope limit
 	for range others {
@@ -66,11 +67,13 @@ func TestPeerListFitsEnvelopeLimit(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Close() })
 	}
+
 	alice, aliceKey := dialClient(t, r)
 	env, _ := protocol.CreateEnvelope(aliceKey, "peer_list_request", []string{r.PublicKey()}, map[string]any{}, nil)
 	if _, err := alice.SendEnvelope(ctx, r.PublicKey(), env); err != nil {
 		t.Fatalf("SendEnvelope: %v", err)
 	}
+
 	select {
 	case m := <-alice.Messages():
 		var p struct {

@@ -108,9 +108,9 @@ func (l *presenceLog) notify(done <-chan struct{}) {
 }
 
 // presenceGate limits how many sessions write presence events at once. In a registration
-// storm of N keys every session has up to N events to write; with a flush goroutine per
-// session all writing at once, the scheduler would run thousands of them between two turns of
-// a session that has messages to deliver. Sessions take turns instead: a token holder writes
+// storm of N keys every session has up to N events to write. If every session's flush
+// goroutine wrote at once, the scheduler would run thousands of them between two turns of a
+// session that has messages to deliver. Sessions take turns instead: a token holder writes
 // one batch and hands its token to the session that has waited longest.
 type presenceGate struct {
 	mu      sync.Mutex

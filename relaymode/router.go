@@ -181,8 +181,8 @@ func (r *Relay) route(ctx context.Context, env *protocol.Envelope, to string) (o
 	if r.isStoragePeer(to) {
 		if err := r.cfg.Store.Put(ctx, to, env); err != nil {
 			re := storeError(err)
-			// A full quota is a refusal of the client's envelope, logged with the other
-			// refusals by reject; any other store error is the relay's own failure.
+			// A full quota rejects the client's envelope, and reject logs it with the other
+			// rejections. Any other store error is the relay's own failure.
 			if re.code != CodeQuotaExceeded {
 				r.log.Error("storing an envelope failed", "envelope", env.ID, "recipient", to, "err", err)
 			}

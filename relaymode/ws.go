@@ -103,9 +103,9 @@ func (r *Relay) serveWebSocket(w http.ResponseWriter, req *http.Request) {
 }
 
 // wsSession is one WebSocket client. The read loop handles frames in order. Writes go through
-// a bounded queue that a flush goroutine empties; it runs only while there is something to
-// write (frames, presence events or a ping), so an idle session costs no goroutine beyond its
-// read loop. Presence events are read from the relay's shared presence log, not queued per
+// a bounded queue that a flush goroutine empties. That goroutine runs only while there is
+// something to write (frames, presence events or a ping), so an idle session costs no
+// goroutine beyond its read loop. Presence events are read from the relay's shared presence log, not queued per
 // session, so a registration storm costs each session one cursor.
 type wsSession struct {
 	r      *Relay
@@ -117,7 +117,7 @@ type wsSession struct {
 	ip     string // client address counted in r.conns
 	opened time.Time
 	// registering is set while a register frame is handled, which can wait for a turn in a
-	// registration storm; the heartbeat does not close such a connection as unregistered.
+	// registration storm. The heartbeat does not close such a connection as unregistered.
 	registering atomic.Bool
 
 	mu   sync.Mutex
@@ -128,7 +128,7 @@ type wsSession struct {
 	out         []outFrame    // frames to write, oldest first, at most cfg.SendQueue
 	outBytes    int           // bytes in out, at most cfg.SendQueueBytes
 	writing     bool          // a flush goroutine is running
-	room        chan struct{} // closed when a frame leaves the queue; nil while nobody waits
+	room        chan struct{} // closed when a frame leaves the queue; nil unless deliverStored waits
 	pingDue     bool          // the heartbeat requested a ping
 	presCursor  uint64        // next presence event to send
 	presReady   bool          // set once the registered frame is queued, so that it goes first

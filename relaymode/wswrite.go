@@ -348,7 +348,7 @@ func (r *Relay) removeWSSession(s *wsSession) {
 // heartbeat pings every WebSocket session once per HeartbeatInterval. A session that sends
 // nothing, not even a pong, for two intervals is closed by its read deadline. A connection
 // that has not registered one interval after it opened is closed, so that connections which
-// answer pings but never register cannot hold connection slots.
+// respond to pings but never register cannot hold connection slots.
 func (r *Relay) heartbeat() {
 	t := time.NewTicker(r.cfg.HeartbeatInterval)
 	defer t.Stop()

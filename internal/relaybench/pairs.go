@@ -190,20 +190,23 @@ func (r *run) measure(ctx context.Context, t Target, pairs []*pair) (*PairsResul
 		go func() { defer wg.Done(); r.readVerdicts(p) }()
 		go func() { defer wg.Done(); r.send(ctx, p) }()
 	}
-	var runErr error
+
+	var cause error
 	select {
 	case <-r.done:
 	case <-r.failed:
-		runErr = fmt.Errorf("run ended before every envelope arrived (%d of %d): %w", r.finished.Load(), r.opts.Messages, r.failErr)
+		cause = r.failErr
 	case <-ctx.Done():
-		runErr = fmt.Errorf("run ended before every envelope arrived (%d of %d): %w", r.finished.Load(), r.opts.Messages, ctx.Err())
+		cause = ctx.Err()
 	}
 	elapsed := time.Since(r.start)
+	finished := r.finished.Load()
 	cpuAfter, cpuErr2 := cpuOf(t.PID)
 	closePairs(pairs)
 	wg.Wait()
-	if runErr != nil {
-		return nil, runErr
+
+	if cause != nil {
+		return nil, fmt.Errorf("run ended before every envelope arrived (%d of %d): %w", finished, r.opts.Messages, cause)
 	}
 	if cpuErr == nil {
 		cpuErr = cpuErr2

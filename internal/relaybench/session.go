@@ -86,7 +86,7 @@ func (s *session) handshake(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read registration reply: %w", err)
 		}
-		// The registered frame lists every connected key; with thousands of sessions, decoding
+		// The registered frame lists every connected key. With thousands of sessions, decoding
 		// it in full would cost the load tool more than the relay spends on the registration.
 		if bytes.HasPrefix(data, []byte(`{"type":"registered"`)) {
 			return nil

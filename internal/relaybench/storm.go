@@ -17,7 +17,7 @@ type StormOptions struct {
 	Parallel int     // handshakes in progress at once (default 200)
 	Rate     float64 // envelopes per second of the traffic pair during the storm (default 500)
 	// Register registers the storm's sessions and keeps reading their frames until stop is
-	// called; it returns the time from the first dial to the last registration. The default
+	// called. It returns the time from the first dial to the last registration. The default
 	// is Clients, in this process. A load tool on the relay's machine can run them in another
 	// process, so that the storm's clients do not take the traffic pair's CPU time.
 	Register func(ctx context.Context, url string, n, parallel int) (elapsed time.Duration, stop func(), err error)
@@ -69,6 +69,7 @@ func Storm(ctx context.Context, t Target, opts StormOptions) (*StormResult, erro
 	if opts.Register == nil {
 		opts.Register = Clients
 	}
+
 	keys, err := generateKeys(2)
 	if err != nil {
 		return nil, err
@@ -82,10 +83,12 @@ func Storm(ctx context.Context, t Target, opts StormOptions) (*StormResult, erro
 		traffic.stop()
 		return nil, err
 	}
+
 	go traffic.send(opts.Rate)
 	elapsed, stopDrain, err := opts.Register(ctx, t.URL, opts.Clients, opts.Parallel)
 	cpuAfter, cpuErr := cpuOf(t.PID)
 	traffic.finish(trafficGrace)
+
 	if err != nil {
 		return nil, err
 	}
